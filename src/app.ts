@@ -1,0 +1,96 @@
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyError } from 'fastify';
+import type { Registry } from 'prom-client';
+import type { Config } from './config.ts';
+import type { Logger } from './log.ts';
+import { scrub } from './log.ts';
+import { collectors as allCollectors } from './collectors/index.ts';
+import type { AnyCollector } from './collectors/collector.ts';
+import { CollectorRunner } from './collectors/runner.ts';
+import {
+  createRegistry,
+  OPENMETRICS_CONTENT_TYPE,
+  renderOpenMetrics,
+  TEXT_CONTENT_TYPE,
+  wantsOpenMetrics,
+} from './metrics/registry.ts';
+import { closeTargets, createTargets, type Targets } from './targets/index.ts';
+import { Gauge } from 'prom-client';
+
+export interface AppDeps {
+  config: Config;
+  log: Logger;
+  /** Defaults to the built-in list; tests pass their own to exercise the runner. */
+  collectors?: readonly AnyCollector[];
+  targets?: Targets;
+}
+
+export interface App {
+  server: FastifyInstance;
+  runner: CollectorRunner;
+  registry: Registry;
+  targets: Targets;
+  /** Stops accepting work, then closes every client. */
+  close(): Promise<void>;
+}
+
+const VERSION = '0.1.0';
+
+/** The scrape deadline: Prometheus's own timeout less an offset, else the configured default. */
+export function scrapeDeadlineMs(header: string | string[] | undefined, config: Config): number {
+  const raw = Array.isArray(header) ? header[0] : header;
+  const seconds = raw === undefined ? Number.NaN : Number.parseFloat(raw);
+  if (!Number.isFinite(seconds) || seconds <= 0) return config.server.scrapeTimeoutMs;
+  return Math.max(100, seconds * 1000 - config.server.scrapeTimeoutOffsetMs);
+}
+
+export function buildApp(deps: AppDeps): App {
+  const { config, log } = deps;
+  const registry = createRegistry();
+  const build = new Gauge({
+    name: 'housekeeper_build_info',
+    help: 'Version of housekeeper and of the Node.js running it (value 1).',
+    labelNames: ['version', 'nodejs'],
+    registers: [registry],
+  });
+  build.set({ version: VERSION, nodejs: process.versions.node }, 1);
+
+  const targets = deps.targets ?? createTargets(config, log);
+  const runner = new CollectorRunner(deps.collectors ?? allCollectors, targets, config, registry, log);
+  let closing = false;
+
+  const server = Fastify({ loggerInstance: log as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }), bodyLimit: 1024 * 1024 });
+
+  server.setErrorHandler((err: FastifyError, req, reply) => {
+    const status = err.statusCode !== undefined && err.statusCode >= 400 ? err.statusCode : 500;
+    if (status >= 500) req.log.error({ err, url: req.url }, 'request failed');
+    void reply.status(status).send({ error: scrub(err.message) });
+  });
+
+  server.get('/metrics', async (req, reply) => {
+    await runner.collect(scrapeDeadlineMs(req.headers['x-prometheus-scrape-timeout-seconds'], config));
+    if (wantsOpenMetrics(req.headers.accept)) {
+      return reply.type(OPENMETRICS_CONTENT_TYPE).send(await renderOpenMetrics(registry));
+    }
+    return reply.type(TEXT_CONTENT_TYPE).send(await registry.metrics());
+  });
+
+  // Liveness: the process answers. Readiness: it has booted and is not shutting down. Neither
+  // depends on the monitored targets: a database being down is what we report, not our fault.
+  server.get('/healthz', async () => ({ status: 'ok' }));
+  server.get('/readyz', async (_req, reply) => {
+    if (closing) return reply.status(503).send({ status: 'shutting down' });
+    return { status: 'ready' };
+  });
+
+  return {
+    server,
+    runner,
+    registry,
+    targets,
+    async close() {
+      closing = true;
+      await server.close();
+      await closeTargets(targets);
+    },
+  };
+}

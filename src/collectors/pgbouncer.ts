@@ -1,0 +1,100 @@
+import * as sql from '../sql/pgbouncer.ts';
+import type { PgTarget } from '../targets/postgres.ts';
+import type { MetricFactory } from '../metrics/registry.ts';
+import { defineCollector } from './collector.ts';
+
+// PgBouncer, from its admin console. Names and labels follow pgbouncer_exporter.
+
+const POOL = ['database', 'user'];
+const DB = ['name', 'host', 'port', 'database', 'force_user', 'pool_mode'];
+
+function declare(f: MetricFactory) {
+  const g = f.gauge.bind(f);
+  const c = f.counter.bind(f);
+  return {
+    up: g('pgbouncer_up', 'Whether the PgBouncer admin console answered (1) or not (0).'),
+    clientActive: g('pgbouncer_pools_client_active_connections', 'Client connections linked to a server connection.', POOL),
+    clientWaiting: g('pgbouncer_pools_client_waiting_connections', 'Client connections waiting for a server connection.', POOL),
+    serverActive: g('pgbouncer_pools_server_active_connections', 'Server connections linked to a client.', POOL),
+    serverIdle: g('pgbouncer_pools_server_idle_connections', 'Server connections idle and ready for a client.', POOL),
+    serverUsed: g('pgbouncer_pools_server_used_connections', 'Server connections idle longer than server_check_delay.', POOL),
+    serverTesting: g('pgbouncer_pools_server_testing_connections', 'Server connections running a reset or check query.', POOL),
+    serverLogin: g('pgbouncer_pools_server_login_connections', 'Server connections logging in.', POOL),
+    maxWait: g('pgbouncer_pools_client_maxwait_seconds', 'How long the oldest waiting client has waited.', POOL),
+    poolSize: g('pgbouncer_databases_pool_size', 'Maximum server connections for this database\'s pools.', DB),
+    reservePool: g('pgbouncer_databases_reserve_pool', 'Extra server connections allowed for this database.', DB),
+    maxConns: g('pgbouncer_databases_max_connections', 'Maximum server connections for this database (0: unlimited).', DB),
+    currentConns: g('pgbouncer_databases_current_connections', 'Current server connections for this database.', DB),
+    maxClientConn: g('pgbouncer_config_max_client_connections', 'Config max_client_conn.'),
+    maxUserConn: g('pgbouncer_config_max_user_connections', 'Config max_user_connections (0: unlimited).'),
+    defaultPoolSize: g('pgbouncer_config_default_pool_size', 'Config default_pool_size.'),
+    queries: c('pgbouncer_stats_queries_pooled_total', 'SQL queries pooled.', ['database']),
+    queryTime: c('pgbouncer_stats_queries_duration_seconds_total', 'Time spent running queries.', ['database']),
+    xacts: c('pgbouncer_stats_sql_transactions_pooled_total', 'SQL transactions pooled.', ['database']),
+    xactTime: c('pgbouncer_stats_server_in_transaction_seconds_total', 'Time server connections spent in a transaction.', ['database']),
+    waitTime: c('pgbouncer_stats_client_wait_seconds_total', 'Time clients spent waiting for a server connection.', ['database']),
+    received: c('pgbouncer_stats_received_bytes_total', 'Bytes received from clients.', ['database']),
+    sent: c('pgbouncer_stats_sent_bytes_total', 'Bytes sent to clients.', ['database']),
+  };
+}
+type Metrics = ReturnType<typeof declare>;
+
+const num = (v: unknown): number => {
+  const n = Number(v);
+  return Number.isFinite(n) ? n : 0;
+};
+const str = (v: unknown): string => (v === null || v === undefined ? '' : String(v));
+
+export default defineCollector<PgTarget, Metrics>({
+  name: 'pgbouncer',
+  enabledByDefault: true,
+  targets: (t) => t.pgbouncer,
+  metrics: declare,
+  up: (m) => m.up,
+  async collect(ctx, m) {
+    const set = ctx.set;
+    await ctx.target.use(ctx.signal, async (client) => {
+      for (const r of (await client.query<Record<string, unknown>>(sql.SHOW_POOLS)).rows) {
+        const l = { database: str(r['database']), user: str(r['user']) };
+        set(m.clientActive, l, num(r['cl_active']));
+        set(m.clientWaiting, l, num(r['cl_waiting']));
+        set(m.serverActive, l, num(r['sv_active']));
+        set(m.serverIdle, l, num(r['sv_idle']));
+        set(m.serverUsed, l, num(r['sv_used']));
+        set(m.serverTesting, l, num(r['sv_tested']));
+        set(m.serverLogin, l, num(r['sv_login']));
+        set(m.maxWait, l, num(r['maxwait']) + num(r['maxwait_us']) / 1e6);
+      }
+      for (const r of (await client.query<Record<string, unknown>>(sql.SHOW_DATABASES)).rows) {
+        const l = {
+          name: str(r['name']),
+          host: str(r['host']),
+          port: str(r['port']),
+          database: str(r['database']),
+          force_user: str(r['force_user']),
+          pool_mode: str(r['pool_mode']),
+        };
+        set(m.poolSize, l, num(r['pool_size']));
+        set(m.reservePool, l, num(r['reserve_pool']));
+        set(m.maxConns, l, num(r['max_connections']));
+        set(m.currentConns, l, num(r['current_connections']));
+      }
+      for (const r of (await client.query<Record<string, unknown>>(sql.SHOW_CONFIG)).rows) {
+        const key = r['key'];
+        if (key === 'max_client_conn') set(m.maxClientConn, {}, num(r['value']));
+        else if (key === 'max_user_connections') set(m.maxUserConn, {}, num(r['value']));
+        else if (key === 'default_pool_size') set(m.defaultPoolSize, {}, num(r['value']));
+      }
+      for (const r of (await client.query<Record<string, unknown>>(sql.SHOW_STATS)).rows) {
+        const l = { database: str(r['database']) };
+        set(m.queries, l, num(r['total_query_count']));
+        set(m.queryTime, l, num(r['total_query_time']) / 1e6);
+        set(m.xacts, l, num(r['total_xact_count']));
+        set(m.xactTime, l, num(r['total_xact_time']) / 1e6);
+        set(m.waitTime, l, num(r['total_wait_time']) / 1e6);
+        set(m.received, l, num(r['total_received']));
+        set(m.sent, l, num(r['total_sent']));
+      }
+    });
+  },
+});

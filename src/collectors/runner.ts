@@ -1,0 +1,207 @@
+import type { Gauge, Registry } from 'prom-client';
+import type { Config } from '../config.ts';
+import type { Logger } from '../log.ts';
+import { MetricFactory, type Family } from '../metrics/registry.ts';
+import type { Targets } from '../targets/index.ts';
+import type { AnyCollector, LabelValues } from './collector.ts';
+
+interface Staged {
+  metric: Family;
+  labels: LabelValues;
+  value: number;
+}
+
+interface Job {
+  collector: string;
+  target: { readonly name: string };
+  metrics: unknown;
+  up: Gauge<string> | undefined;
+  families: Family[];
+  run: AnyCollector['collect'];
+  /** Set while a collection of this target is still running, even past its deadline. */
+  busy: Promise<void> | undefined;
+  /** Outcome of the previous collection, so failures are logged when they start and stop. */
+  lastOk: boolean | undefined;
+  lastWarnAt: number;
+}
+
+interface Outcome {
+  job: Job;
+  ok: boolean;
+  seconds: number;
+  samples: Staged[];
+}
+
+/**
+ * Runs every enabled collector against each of its targets concurrently, each under the
+ * scrape's deadline, and publishes the results into the registry in one synchronous step.
+ * Concurrent scrapes share the collection in flight. A target whose previous collection has
+ * not finished (a hung server) is reported failed rather than queried again, so a hung
+ * server cannot pile up connections.
+ */
+export class CollectorRunner {
+  private readonly jobs: Job[] = [];
+  private readonly families: Family[] = [];
+  private readonly success: Gauge<string>;
+  private readonly duration: Gauge<string>;
+  private inFlight: Promise<void> | undefined;
+  private generation = 0;
+
+  private readonly config: Config;
+  private readonly log: Logger;
+
+  constructor(collectors: readonly AnyCollector[], targets: Targets, config: Config, registry: Registry, log: Logger) {
+    this.config = config;
+    this.log = log;
+    const own = new MetricFactory(registry, false);
+    this.success = own.gauge(
+      'housekeeper_collector_success',
+      'Whether the last collection of this collector for this target succeeded (1) or failed or timed out (0).',
+      ['collector', 'target'],
+    );
+    this.duration = own.gauge(
+      'housekeeper_collector_duration_seconds',
+      'How long the last collection of this collector for this target took.',
+      ['collector', 'target'],
+    );
+    for (const c of collectors) {
+      if (config.collectors.disabled.includes(c.name)) continue;
+      const f = new MetricFactory(registry, true);
+      const metrics = c.metrics(f);
+      this.families.push(...f.families);
+      for (const target of c.targets(targets, config)) {
+        this.jobs.push({
+          collector: c.name,
+          target,
+          metrics,
+          up: c.up?.(metrics),
+          families: f.families,
+          run: c.collect.bind(c),
+          busy: undefined,
+          lastOk: undefined,
+          lastWarnAt: 0,
+        });
+      }
+    }
+  }
+
+  /** Number of completed collections; tests and the render cache use it. */
+  get completed(): number {
+    return this.generation;
+  }
+
+  /**
+   * Collects everything, finishing within deadlineMs. A scrape arriving while a collection
+   * is in flight waits for that one (up to its own deadline) instead of starting another.
+   */
+  async collect(deadlineMs: number): Promise<void> {
+    if (this.inFlight === undefined) {
+      this.inFlight = this.runAll(deadlineMs).finally(() => {
+        this.inFlight = undefined;
+      });
+      return this.inFlight;
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, deadlineMs);
+    });
+    try {
+      await Promise.race([this.inFlight, expired]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async runAll(deadlineMs: number): Promise<void> {
+    const outcomes = await Promise.all(this.jobs.map((job) => this.runOne(job, deadlineMs)));
+    this.publish(outcomes);
+    this.generation++;
+  }
+
+  private async runOne(job: Job, deadlineMs: number): Promise<Outcome> {
+    const started = performance.now();
+    const elapsed = (): number => (performance.now() - started) / 1000;
+    const where = { collector: job.collector, target: job.target.name };
+    if (job.busy !== undefined) {
+      this.failed(job, { ...where }, 'previous collection still running; target reported down');
+      return { job, ok: false, seconds: 0, samples: [] };
+    }
+    const samples: Staged[] = [];
+    const controller = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), deadlineMs);
+    });
+    const work = job.run(
+      {
+        target: job.target,
+        signal: controller.signal,
+        log: this.log,
+        set: (metric, labels, value) => {
+          samples.push({ metric, labels: { ...labels, target: job.target.name }, value });
+        },
+      },
+      job.metrics,
+      this.config,
+    );
+    const busy = work.then(
+      () => undefined,
+      () => undefined,
+    );
+    job.busy = busy;
+    void busy.then(() => {
+      if (job.busy === busy) job.busy = undefined;
+    });
+    try {
+      const result = await Promise.race([work.then(() => 'done' as const), timedOut]);
+      if (result === 'timeout') {
+        controller.abort(new Error(`collection deadline of ${deadlineMs} ms passed`));
+        this.failed(job, { ...where, deadlineMs }, 'collection timed out');
+        return { job, ok: false, seconds: elapsed(), samples: [] };
+      }
+      if (job.lastOk === false) this.log.info(where, 'collection recovered');
+      job.lastOk = true;
+      return { job, ok: true, seconds: elapsed(), samples };
+    } catch (err) {
+      controller.abort(err);
+      this.failed(job, { ...where, err }, 'collection failed');
+      return { job, ok: false, seconds: elapsed(), samples: [] };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /**
+   * Logs a failure at warn when a target goes bad and then every 5 minutes while it stays
+   * bad; the repeats in between go to debug. The metrics say it on every scrape anyway.
+   */
+  private failed(job: Job, fields: Record<string, unknown>, msg: string): void {
+    const now = Date.now();
+    if (job.lastOk !== false || now - job.lastWarnAt > 300_000) {
+      job.lastWarnAt = now;
+      this.log.warn(fields, msg);
+    } else {
+      this.log.debug(fields, msg);
+    }
+    job.lastOk = false;
+  }
+
+  /** Replaces every collector family's content at once, so label sets that vanished vanish. */
+  private publish(outcomes: Outcome[]): void {
+    for (const f of this.families) f.reset();
+    this.success.reset();
+    this.duration.reset();
+    for (const { job, ok, seconds, samples } of outcomes) {
+      const labels = { collector: job.collector, target: job.target.name };
+      this.success.set(labels, ok ? 1 : 0);
+      this.duration.set(labels, seconds);
+      if (ok) {
+        for (const s of samples) {
+          if ('inc' in s.metric && !('set' in s.metric)) s.metric.inc(s.labels, s.value);
+          else (s.metric as Gauge<string>).set(s.labels, s.value);
+        }
+      }
+      job.up?.set({ target: job.target.name }, ok ? 1 : 0);
+    }
+  }
+}

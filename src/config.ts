@@ -1,0 +1,310 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
+import { registerSecret } from './log.ts';
+import { parseDuration } from './util/duration.ts';
+
+// The config file (HOUSEKEEPER_CONFIG) is YAML. Strings may reference environment
+// variables as ${NAME}, and URL fields have a *_file twin, so secrets need not sit in
+// the file. Everything is validated at boot; the first problem stops the service with the
+// file, the field and the line named.
+
+const Name = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$', description: 'target name' });
+const Duration = Type.String({ description: 'duration such as 5s, 2m, 1h' });
+
+const UrlTarget = Type.Object(
+  {
+    name: Name,
+    url: Type.Optional(Type.String({ minLength: 1 })),
+    url_file: Type.Optional(Type.String({ minLength: 1 })),
+  },
+  { additionalProperties: false },
+);
+
+const RedisTarget = Type.Object(
+  {
+    name: Name,
+    url: Type.Optional(Type.String({ minLength: 1 })),
+    url_file: Type.Optional(Type.String({ minLength: 1 })),
+    // Databases that hold only cache data; remediation may flush these and no others.
+    cache_dbs: Type.Optional(Type.Array(Type.Integer({ minimum: 0, maximum: 15 }))),
+  },
+  { additionalProperties: false },
+);
+
+export const ConfigSchema = Type.Object(
+  {
+    server: Type.Optional(
+      Type.Object(
+        {
+          host: Type.Optional(Type.String()),
+          port: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
+          // Deadline of a scrape when Prometheus does not send X-Prometheus-Scrape-Timeout-Seconds.
+          scrape_timeout: Type.Optional(Duration),
+          // Kept back from Prometheus's timeout so the answer arrives before it gives up.
+          scrape_timeout_offset: Type.Optional(Duration),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    log: Type.Optional(
+      Type.Object(
+        { level: Type.Optional(Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)))) },
+        { additionalProperties: false },
+      ),
+    ),
+    collectors: Type.Optional(
+      Type.Object(
+        {
+          disabled: Type.Optional(Type.Array(Type.String())),
+          postgres: Type.Optional(
+            Type.Object(
+              {
+                long_query_threshold: Type.Optional(Duration),
+                top_tables: Type.Optional(Type.Integer({ minimum: 1, maximum: 500 })),
+                top_statements: Type.Optional(Type.Integer({ minimum: 1, maximum: 200 })),
+              },
+              { additionalProperties: false },
+            ),
+          ),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    postgres: Type.Optional(Type.Array(UrlTarget)),
+    pgbouncer: Type.Optional(Type.Array(UrlTarget)),
+    redis: Type.Optional(Type.Array(RedisTarget)),
+  },
+  { additionalProperties: false },
+);
+type RawConfig = Static<typeof ConfigSchema>;
+
+export interface NamedTarget {
+  name: string;
+  url: string;
+}
+export interface RedisTargetConfig extends NamedTarget {
+  cacheDbs: number[];
+}
+
+/** The validated config, with defaults applied and durations in milliseconds. */
+export interface Config {
+  file: string;
+  server: { host: string; port: number; scrapeTimeoutMs: number; scrapeTimeoutOffsetMs: number };
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  collectors: {
+    disabled: string[];
+    postgres: { longQueryThresholdMs: number; topTables: number; topStatements: number };
+  };
+  postgres: NamedTarget[];
+  pgbouncer: NamedTarget[];
+  redis: RedisTargetConfig[];
+}
+
+export class ConfigError extends Error {
+  constructor(file: string, field: string, problem: string, line?: number) {
+    const where = field === '' ? '' : ` ${field}${line !== undefined ? ` (line ${line})` : ''}:`;
+    super(`invalid config ${file}:${where} ${problem}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Reads, validates and normalises the config file. Throws ConfigError naming file and field. */
+export function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env): Config {
+  const file = resolve(path);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(file, '', `cannot read file: ${(err as Error).message}`);
+  }
+  return parseConfig(text, file, env);
+}
+
+export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv = process.env): Config {
+  const lineCounter = new LineCounter();
+  const yamlDoc = parseDocument(text, { prettyErrors: true, uniqueKeys: true, lineCounter });
+  const first = yamlDoc.errors[0];
+  if (first) {
+    throw new ConfigError(file, '', `YAML syntax: ${first.message.split('\n')[0]}`, first.linePos?.[0]?.line);
+  }
+  const doc: Src = { doc: yamlDoc, lines: lineCounter };
+  const raw: unknown = yamlDoc.toJS() ?? {};
+  const expanded = expandEnv(raw, [], file, doc, env);
+  checkSchema(ConfigSchema, expanded, file, doc);
+  return normalise(expanded as RawConfig, file, doc);
+}
+
+function fieldName(path: readonly (string | number)[]): string {
+  return path.reduce<string>((acc, p) => (typeof p === 'number' ? `${acc}[${p}]` : acc === '' ? p : `${acc}.${p}`), '');
+}
+
+/** The parsed YAML and its line index, so errors can name the line of a field. */
+export interface Src {
+  doc: Document;
+  lines: LineCounter;
+}
+
+function lineOf(src: Src, path: readonly (string | number)[]): number | undefined {
+  // Walk down to the deepest node that exists and report its line.
+  let node: unknown = src.doc.contents;
+  let offset: number | undefined;
+  const mark = (n: unknown): void => {
+    const range = (n as { range?: [number, number, number] } | null)?.range;
+    if (range) offset = range[0];
+  };
+  mark(node);
+  for (const key of path) {
+    if (isMap(node)) {
+      const pair = node.items.find((p) => isScalar(p.key) && p.key.value === key);
+      if (!pair) break;
+      mark(pair.key);
+      node = pair.value;
+      mark(node);
+    } else if (isSeq(node) && typeof key === 'number') {
+      node = node.items[key];
+      mark(node);
+    } else break;
+  }
+  return offset === undefined ? undefined : src.lines.linePos(offset).line;
+}
+
+function fail(file: string, doc: Src, path: readonly (string | number)[], problem: string): never {
+  throw new ConfigError(file, fieldName(path), problem, lineOf(doc, path));
+}
+
+function expandEnv(
+  value: unknown,
+  path: (string | number)[],
+  file: string,
+  doc: Src,
+  env: NodeJS.ProcessEnv,
+): unknown {
+  if (typeof value === 'string') {
+    return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_m, name: string) => {
+      const v = env[name];
+      if (v === undefined) fail(file, doc, path, `environment variable ${name} is not set`);
+      return v;
+    });
+  }
+  if (Array.isArray(value)) return value.map((v, i) => expandEnv(v, [...path, i], file, doc, env));
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[k] = expandEnv(v, [...path, k], file, doc, env);
+    return out;
+  }
+  return value;
+}
+
+export function checkSchema(schema: TSchema, value: unknown, file: string, doc: Src, base: (string | number)[] = []): void {
+  const err = Value.Errors(schema, value).First();
+  if (!err) return;
+  const path = [
+    ...base,
+    ...err.path
+      .split('/')
+      .filter((p) => p !== '')
+      .map((p) => (/^\d+$/.test(p) ? Number(p) : p.replace(/~1/g, '/').replace(/~0/g, '~'))),
+  ];
+  let problem = err.message;
+  if (err.schema.additionalProperties === false && typeof err.value === 'object' && err.value !== null) {
+    const allowed = Object.keys((err.schema as { properties?: object }).properties ?? {});
+    const unknown = Object.keys(err.value).filter((k) => !allowed.includes(k));
+    if (unknown.length > 0) {
+      problem = `unknown key "${unknown[0]}" (allowed: ${allowed.join(', ')})`;
+      path.push(unknown[0] as string);
+    }
+  } else if (err.schema.description) {
+    problem = `${err.message} (${err.schema.description})`;
+  }
+  fail(file, doc, path, problem);
+}
+
+function duration(file: string, doc: Src, path: (string | number)[], text: string | undefined, dflt: number): number {
+  if (text === undefined) return dflt;
+  try {
+    return parseDuration(text);
+  } catch (err) {
+    fail(file, doc, path, (err as Error).message);
+  }
+}
+
+function resolveUrl(
+  t: { name: string; url?: string | undefined; url_file?: string | undefined },
+  path: (string | number)[],
+  protocols: string[],
+  file: string,
+  doc: Src,
+): string {
+  if ((t.url === undefined) === (t.url_file === undefined)) {
+    fail(file, doc, path, 'give exactly one of url and url_file');
+  }
+  let url = t.url;
+  const fieldPath = [...path, t.url !== undefined ? 'url' : 'url_file'];
+  if (url === undefined && t.url_file !== undefined) {
+    try {
+      url = readFileSync(resolve(file, '..', t.url_file), 'utf8').trim();
+    } catch (err) {
+      fail(file, doc, fieldPath, `cannot read ${t.url_file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+  }
+  let parsed: URL;
+  try {
+    parsed = new URL(url ?? '');
+  } catch {
+    // Never echo the URL itself: it may hold a password.
+    fail(file, doc, fieldPath, `not a valid URL (expected ${protocols.map((p) => `${p}//…`).join(' or ')})`);
+  }
+  if (!protocols.includes(parsed.protocol)) {
+    fail(file, doc, fieldPath, `URL scheme must be ${protocols.join(' or ')}, got ${parsed.protocol}`);
+  }
+  if (parsed.password) registerSecret(decodeURIComponent(parsed.password));
+  return url as string;
+}
+
+function uniqueNames(list: { name: string }[], section: string, file: string, doc: Src): void {
+  const seen = new Set<string>();
+  list.forEach((t, i) => {
+    if (seen.has(t.name)) fail(file, doc, [section, i, 'name'], `duplicate target name "${t.name}"`);
+    seen.add(t.name);
+  });
+}
+
+function normalise(raw: RawConfig, file: string, doc: Src): Config {
+  const pgUrl = ['postgres:', 'postgresql:'];
+  const postgres = (raw.postgres ?? []).map((t, i) => ({ name: t.name, url: resolveUrl(t, ['postgres', i], pgUrl, file, doc) }));
+  const pgbouncer = (raw.pgbouncer ?? []).map((t, i) => ({ name: t.name, url: resolveUrl(t, ['pgbouncer', i], pgUrl, file, doc) }));
+  const redis = (raw.redis ?? []).map((t, i) => ({
+    name: t.name,
+    url: resolveUrl(t, ['redis', i], ['redis:', 'rediss:'], file, doc),
+    cacheDbs: t.cache_dbs ?? [],
+  }));
+  uniqueNames(postgres, 'postgres', file, doc);
+  uniqueNames(pgbouncer, 'pgbouncer', file, doc);
+  uniqueNames(redis, 'redis', file, doc);
+  const s = raw.server ?? {};
+  const pgc = raw.collectors?.postgres ?? {};
+  return {
+    file,
+    server: {
+      host: s.host ?? '127.0.0.1',
+      port: s.port ?? 9847,
+      scrapeTimeoutMs: duration(file, doc, ['server', 'scrape_timeout'], s.scrape_timeout, 10_000),
+      scrapeTimeoutOffsetMs: duration(file, doc, ['server', 'scrape_timeout_offset'], s.scrape_timeout_offset, 500),
+    },
+    logLevel: (raw.log?.level ?? 'info') as Config['logLevel'],
+    collectors: {
+      disabled: raw.collectors?.disabled ?? [],
+      postgres: {
+        longQueryThresholdMs: duration(file, doc, ['collectors', 'postgres', 'long_query_threshold'], pgc.long_query_threshold, 5_000),
+        topTables: pgc.top_tables ?? 20,
+        topStatements: pgc.top_statements ?? 10,
+      },
+    },
+    postgres,
+    pgbouncer,
+    redis,
+  };
+}

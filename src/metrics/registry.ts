@@ -1,0 +1,86 @@
+import {
+  Counter,
+  Gauge,
+  Registry,
+  collectDefaultMetrics,
+  type Metric,
+  type MetricObjectWithValues,
+  type MetricValue,
+} from 'prom-client';
+
+/** A metric family a collector fills on every collection. Counters are refilled by reset + inc. */
+export type Family = Gauge<string> | Counter<string>;
+
+/**
+ * Declares metric families in the service's one registry. Families declared for a target
+ * collector get a leading `target` label (the target's name from config), so an alert's
+ * labels name what a remediation acts on.
+ */
+export class MetricFactory {
+  readonly families: Family[] = [];
+  readonly registry: Registry;
+  private readonly targetLabel: boolean;
+
+  constructor(registry: Registry, targetLabel: boolean) {
+    this.registry = registry;
+    this.targetLabel = targetLabel;
+  }
+
+  gauge(name: string, help: string, labelNames: readonly string[] = []): Gauge<string> {
+    const g = new Gauge({ name, help, labelNames: this.labels(labelNames), registers: [this.registry] });
+    this.families.push(g);
+    return g;
+  }
+
+  counter(name: string, help: string, labelNames: readonly string[] = []): Counter<string> {
+    const c = new Counter({ name, help, labelNames: this.labels(labelNames), registers: [this.registry] });
+    this.families.push(c);
+    return c;
+  }
+
+  private labels(names: readonly string[]): string[] {
+    return this.targetLabel ? ['target', ...names] : [...names];
+  }
+}
+
+export function createRegistry(): Registry {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  return registry;
+}
+
+export const TEXT_CONTENT_TYPE = Registry.PROMETHEUS_CONTENT_TYPE;
+export const OPENMETRICS_CONTENT_TYPE = Registry.OPENMETRICS_CONTENT_TYPE;
+
+// prom-client's OpenMetrics registry renames counters in place (strips "_total") when it
+// renders, which would corrupt the text format for the next scrape if both shared metric
+// objects. So one registry holds the metrics, and OpenMetrics is rendered from read-only
+// views of them.
+interface MetricView {
+  get(): Promise<MetricObjectWithValues<MetricValue<string>>>;
+}
+// The content-type constructor argument and getMetricsAsString are public in prom-client's
+// JavaScript but missing from its typings.
+const RegistryWithType = Registry as unknown as new (contentType: string) => {
+  getMetricsAsString(metric: MetricView): Promise<string>;
+};
+const omRenderer = new RegistryWithType(Registry.OPENMETRICS_CONTENT_TYPE);
+
+export async function renderOpenMetrics(registry: Registry): Promise<string> {
+  const metrics = registry.getMetricsAsArray() as unknown as Metric[];
+  const parts = await Promise.all(
+    metrics.map((metric) =>
+      omRenderer.getMetricsAsString({
+        get: async () => {
+          const m = await metric.get();
+          return (m.type as unknown) === 'counter' ? { ...m, name: m.name.replace(/_total$/, '') } : m;
+        },
+      }),
+    ),
+  );
+  return `${parts.join('\n')}\n# EOF\n`;
+}
+
+export function wantsOpenMetrics(accept: string | undefined): boolean {
+  return accept !== undefined && accept.includes('application/openmetrics-text');
+}
