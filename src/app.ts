@@ -1,6 +1,6 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyError } from 'fastify';
 import type { Registry } from 'prom-client';
-import type { Config } from './config.ts';
+import { ConfigError, type Config } from './config.ts';
 import type { Logger } from './log.ts';
 import { scrub } from './log.ts';
 import { collectors as allCollectors } from './collectors/index.ts';
@@ -43,8 +43,21 @@ export function scrapeDeadlineMs(header: string | string[] | undefined, config: 
   return Math.max(100, seconds * 1000 - config.server.scrapeTimeoutOffsetMs);
 }
 
+/** Collector names in config must be known ones; a typo would silently change what is collected. */
+export function checkCollectorNames(config: Config, collectors: readonly AnyCollector[]): void {
+  const known = collectors.map((c) => c.name);
+  for (const key of ['enabled', 'disabled'] as const) {
+    config.collectors[key].forEach((name, i) => {
+      if (!known.includes(name)) {
+        throw new ConfigError(config.file, `collectors.${key}[${i}]`, `unknown collector "${name}" (known: ${known.join(', ')})`);
+      }
+    });
+  }
+}
+
 export function buildApp(deps: AppDeps): App {
   const { config, log } = deps;
+  checkCollectorNames(config, deps.collectors ?? allCollectors);
   const registry = createRegistry();
   const build = new Gauge({
     name: 'housekeeper_build_info',

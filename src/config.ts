@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
-import { Value } from '@sinclair/typebox/value';
+import { Value, ValueErrorType } from '@sinclair/typebox/value';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
 import { registerSecret } from './log.ts';
 import { parseDuration } from './util/duration.ts';
@@ -58,6 +58,7 @@ export const ConfigSchema = Type.Object(
     collectors: Type.Optional(
       Type.Object(
         {
+          enabled: Type.Optional(Type.Array(Type.String())),
           disabled: Type.Optional(Type.Array(Type.String())),
           postgres: Type.Optional(
             Type.Object(
@@ -95,6 +96,8 @@ export interface Config {
   server: { host: string; port: number; scrapeTimeoutMs: number; scrapeTimeoutOffsetMs: number };
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   collectors: {
+    /** Collectors switched on beyond the default set, and default ones switched off. */
+    enabled: string[];
     disabled: string[];
     postgres: { longQueryThresholdMs: number; topTables: number; topStatements: number };
   };
@@ -209,13 +212,10 @@ export function checkSchema(schema: TSchema, value: unknown, file: string, doc: 
       .map((p) => (/^\d+$/.test(p) ? Number(p) : p.replace(/~1/g, '/').replace(/~0/g, '~'))),
   ];
   let problem = err.message;
-  if (err.schema.additionalProperties === false && typeof err.value === 'object' && err.value !== null) {
+  if (err.type === ValueErrorType.ObjectAdditionalProperties) {
+    // The path ends at the unknown key; the schema is the object that refused it.
     const allowed = Object.keys((err.schema as { properties?: object }).properties ?? {});
-    const unknown = Object.keys(err.value).filter((k) => !allowed.includes(k));
-    if (unknown.length > 0) {
-      problem = `unknown key "${unknown[0]}" (allowed: ${allowed.join(', ')})`;
-      path.push(unknown[0] as string);
-    }
+    problem = `unknown key "${String(path[path.length - 1])}" (allowed: ${allowed.join(', ')})`;
   } else if (err.schema.description) {
     problem = `${err.message} (${err.schema.description})`;
   }
@@ -296,6 +296,7 @@ function normalise(raw: RawConfig, file: string, doc: Src): Config {
     },
     logLevel: (raw.log?.level ?? 'info') as Config['logLevel'],
     collectors: {
+      enabled: raw.collectors?.enabled ?? [],
       disabled: raw.collectors?.disabled ?? [],
       postgres: {
         longQueryThresholdMs: duration(file, doc, ['collectors', 'postgres', 'long_query_threshold'], pgc.long_query_threshold, 5_000),

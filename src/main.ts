@@ -12,8 +12,11 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   let config;
+  let app;
   try {
     config = loadConfig(path);
+    const log = createLogger(config.logLevel);
+    app = buildApp({ config, log });
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`housekeeper: ${err.message}\n`);
@@ -21,8 +24,7 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  const log = createLogger(config.logLevel);
-  const app = buildApp({ config, log });
+  const log = app.server.log;
   await app.server.listen({ host: config.server.host, port: config.server.port });
   log.info(
     { address: app.server.addresses(), postgres: config.postgres.length, pgbouncer: config.pgbouncer.length, redis: config.redis.length },

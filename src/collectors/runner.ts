@@ -65,7 +65,8 @@ export class CollectorRunner {
       ['collector', 'target'],
     );
     for (const c of collectors) {
-      if (config.collectors.disabled.includes(c.name)) continue;
+      const on = config.collectors.enabled.includes(c.name) || (c.enabledByDefault && !config.collectors.disabled.includes(c.name));
+      if (!on) continue;
       const f = new MetricFactory(registry, true);
       const metrics = c.metrics(f);
       this.families.push(...f.families);
@@ -138,7 +139,7 @@ export class CollectorRunner {
         signal: controller.signal,
         log: this.log,
         set: (metric, labels, value) => {
-          samples.push({ metric, labels: { ...labels, target: job.target.name }, value });
+          samples.push({ metric, labels: { target: job.target.name, ...labels }, value });
         },
       },
       job.metrics,

@@ -133,7 +133,11 @@ syslog = 0
         } finally {
           await c.end().catch(() => {});
         }
-      }, { timeoutMs: READY_TIMEOUT_MS });
+      }, {
+        timeoutMs: READY_TIMEOUT_MS,
+        // PgBouncer does not exit when the TCP bind fails (its Unix socket still listens): it warns.
+        failOnLog: /cannot listen on|FATAL/,
+      });
     } catch (err) {
       await proc.stop(10_000);
       throw err;

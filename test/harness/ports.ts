@@ -22,8 +22,18 @@ function bindZero(): Promise<number> {
   });
 }
 
+// Test hook: ports freePort() returns before asking the kernel (to provoke bind failures).
+const forced: number[] = [];
+
+/** For the harness's own tests: make the next freePort() calls return these ports, in order. */
+export function forceNextPorts(...ports: number[]): void {
+  forced.push(...ports);
+}
+
 /** Binds 127.0.0.1:0, reads the port the kernel chose, closes it and returns the port. */
 export async function freePort(): Promise<number> {
+  const f = forced.shift();
+  if (f !== undefined) return f;
   for (let i = 0; i < 50; i++) {
     const port = await bindZero();
     if (!handedOut.has(port)) {

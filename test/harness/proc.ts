@@ -373,36 +373,66 @@ export async function waitFor<T>(
   what: string,
   proc: ManagedProcess,
   probe: () => Promise<T | undefined>,
-  opts: { timeoutMs?: number; intervalMs?: number } = {},
+  opts: { timeoutMs?: number; intervalMs?: number; failOnLog?: RegExp } = {},
 ): Promise<T> {
   const timeoutMs = opts.timeoutMs ?? 30_000;
   const intervalMs = opts.intervalMs ?? 50;
   const deadline = Date.now() + timeoutMs;
+  const tail = (): string => `\n--- ${proc.logFile} (tail) ---\n${logTail(proc.logFile, 40, proc.logOffset)}`;
+  // Anything that ends the wait early: the process exits, or logs a fatal line. Raced against
+  // each probe, so a probe stuck on someone else's socket does not delay the verdict.
+  let fatalLog: string | undefined;
+  let poll: NodeJS.Timeout | undefined;
+  const interrupted = new Promise<void>((resolve) => {
+    void proc.exited.then(() => resolve());
+    const re = opts.failOnLog;
+    if (re) {
+      poll = setInterval(() => {
+        const own = proc.ownLog();
+        if (re.test(own)) {
+          fatalLog = own;
+          resolve();
+        }
+      }, 50);
+    }
+  });
   let lastError = '';
-  for (;;) {
-    if (!proc.running) {
-      // Give the exit a moment to flush its last log lines.
-      const own = proc.ownLog();
-      throw new ServerExitedError(
-        `${what}: ${proc.name} (pid ${proc.pid}) ${proc.exitDescription} before it was ready\n` +
-          `--- ${proc.logFile} (tail) ---\n${logTail(proc.logFile, 40, proc.logOffset)}`,
-        own,
+  try {
+    for (;;) {
+      if (!proc.running) {
+        throw new ServerExitedError(`${what}: ${proc.name} (pid ${proc.pid}) ${proc.exitDescription} before it was ready${tail()}`, proc.ownLog());
+      }
+      if (fatalLog !== undefined) {
+        await proc.stop(10_000);
+        throw new ServerExitedError(`${what}: ${proc.name} (pid ${proc.pid}) logged a fatal problem before it was ready${tail()}`, fatalLog);
+      }
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        throw new Error(
+          `${what}: ${proc.name} (pid ${proc.pid}) not ready after ${timeoutMs / 1000} s` +
+            (lastError ? `; last probe error: ${lastError}` : '') +
+            tail(),
+        );
+      }
+      let timer: NodeJS.Timeout | undefined;
+      const attempt = probe().then(
+        (v) => ({ v }),
+        (err: unknown) => {
+          lastError = (err as Error).message;
+          return undefined;
+        },
       );
+      const r = await Promise.race([
+        attempt,
+        interrupted.then(() => undefined),
+        new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), left))),
+      ]);
+      clearTimeout(timer);
+      if (r && r.v !== undefined) return r.v;
+      await Promise.race([sleep(intervalMs), interrupted]);
     }
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (err) {
-      lastError = (err as Error).message;
-    }
-    if (Date.now() >= deadline) {
-      throw new Error(
-        `${what}: ${proc.name} (pid ${proc.pid}) not ready after ${timeoutMs / 1000} s` +
-          (lastError ? `; last probe error: ${lastError}` : '') +
-          `\n--- ${proc.logFile} (tail) ---\n${logTail(proc.logFile, 40)}`,
-      );
-    }
-    await Promise.race([sleep(intervalMs), proc.exited]);
+  } finally {
+    clearInterval(poll);
   }
 }
 

@@ -1,0 +1,12 @@
+import { startStack } from '/work/main/test/harness/stack.ts';
+import pg from 'pg';
+let t = performance.now();
+const lap = (s: string) => { const n = performance.now(); console.log(s, (n - t).toFixed(0), 'ms'); t = n; };
+const s = await startStack(); lap('stack');
+const c = new pg.Client(s.pgbouncer.url()); await c.connect();
+console.log((await c.query('select current_database(), 1.5::float8 as f')).rows); await c.end();
+const a = new pg.Client(s.pgbouncer.adminUrl()); await a.connect();
+console.log((await a.query('SHOW POOLS')).rows);
+console.log((await a.query('SHOW STATS')).rows);
+await a.end();
+await s.stop(); lap('stop');

@@ -1,0 +1,12 @@
+import net from 'node:net';
+import { forceNextPorts } from '../harness/ports.ts';
+import { startRedis } from '../harness/redis.ts';
+import { startPostgres } from '../harness/postgres.ts';
+import { startPgBouncer } from '../harness/pgbouncer.ts';
+const blocker = net.createServer(); await new Promise<void>(r => blocker.listen(0, '127.0.0.1', r));
+const port = (blocker.address() as net.AddressInfo).port;
+let t0=performance.now(); forceNextPorts(port); const r = await startRedis(); console.log("redis", port, "->", r.port, performance.now()-t0); t0=performance.now();
+forceNextPorts(port); const p = await startPostgres(); console.log("pg", p.port, performance.now()-t0); t0=performance.now();
+forceNextPorts(port); const b = await startPgBouncer(p); console.log("pgb", b.port, performance.now()-t0); t0=performance.now();
+for (const f of [r.logFile, p.logFile, b.logFile]) console.log('---', f, '\n', (await import('node:fs')).readFileSync(f, 'utf8'));
+await Promise.all([r.destroy(), b.destroy()]); await p.destroy(); blocker.close();

@@ -1,0 +1,162 @@
+// A real redis-server for tests, in the foreground as a child process. Temp dir layout:
+//
+//   <dir>/redis.conf   config (requirepass, bind 127.0.0.1, save "" unless persistence)
+//   <dir>/redis.log    its log
+//   <dir>/dump.rdb     only with { persistence: true }
+import { randomBytes } from 'node:crypto';
+import net from 'node:net';
+import path from 'node:path';
+import { freePort } from './ports.ts';
+import { ManagedProcess, makeTempDir, removeTempDir, waitFor, withPortRetry, writeOwnedFile } from './proc.ts';
+
+export interface RedisServer {
+  readonly port: number;
+  readonly password: string;
+  readonly dir: string;
+  readonly logFile: string;
+  /** redis-server's pid while it runs. */
+  readonly pid: number | undefined;
+  /** redis://:password@127.0.0.1:port/db (db default 0). */
+  url(db?: number): string;
+  /** (Re)starts after stop(): same port, same dir (data is gone unless persistence). */
+  start(): Promise<void>;
+  /** SIGTERM (shutdown); waits until the process is gone. Idempotent. */
+  stop(): Promise<void>;
+  destroy(): Promise<void>;
+}
+
+export interface RedisOptions {
+  maxmemory?: string;
+  maxmemoryPolicy?: string;
+  /** Save an RDB on shutdown and load it on start, so data survives stop()/start(). Default false. */
+  persistence?: boolean;
+}
+
+const READY_TIMEOUT_MS = 30_000;
+
+/** AUTH + PING over a raw socket: resolves true on +PONG, rejects otherwise. */
+function authPing(port: number, password: string): Promise<boolean> {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect({ host: '127.0.0.1', port });
+    let buf = '';
+    const done = (err?: Error): void => {
+      sock.destroy();
+      if (err) reject(err);
+      else resolve(true);
+    };
+    sock.setTimeout(3000, () => done(new Error('timeout')));
+    sock.once('error', (e) => done(e));
+    sock.once('connect', () => {
+      sock.write(`*2\r\n$4\r\nAUTH\r\n$${Buffer.byteLength(password)}\r\n${password}\r\n*1\r\n$4\r\nPING\r\n`);
+    });
+    sock.on('data', (d: Buffer) => {
+      buf += d.toString();
+      const lines = buf.split('\r\n');
+      if (lines.length < 3) return;
+      if (lines[0] === '+OK' && lines[1] === '+PONG') done();
+      else done(new Error(`redis answered ${JSON.stringify(lines.slice(0, 2))}`));
+    });
+    sock.once('end', () => done(new Error('connection closed')));
+  });
+}
+
+class RedisImpl implements RedisServer {
+  port = 0;
+  readonly password: string;
+  readonly dir: string;
+  readonly logFile: string;
+  readonly configFile: string;
+  private readonly opts: RedisOptions;
+  private proc: ManagedProcess | undefined;
+  private destroyed = false;
+
+  constructor(dir: string, opts: RedisOptions) {
+    this.dir = dir;
+    this.opts = opts;
+    this.password = randomBytes(18).toString('hex');
+    this.logFile = path.join(dir, 'redis.log');
+    this.configFile = path.join(dir, 'redis.conf');
+  }
+
+  get pid(): number | undefined {
+    return this.proc?.running ? this.proc.pid : undefined;
+  }
+
+  url(db = 0): string {
+    return `redis://:${this.password}@127.0.0.1:${this.port}/${db}`;
+  }
+
+  writeConfig(): void {
+    const lines = [
+      '# written by test/harness/redis.ts',
+      'bind 127.0.0.1',
+      `port ${this.port}`,
+      'protected-mode yes',
+      `requirepass ${this.password}`,
+      'daemonize no',
+      'supervised no',
+      `dir ${this.dir}`,
+      `logfile ${this.logFile}`,
+      'loglevel notice',
+      this.opts.persistence ? 'save 3600 1' : 'save ""',
+      'appendonly no',
+      'databases 16',
+    ];
+    if (this.opts.maxmemory) lines.push(`maxmemory ${this.opts.maxmemory}`);
+    if (this.opts.maxmemoryPolicy) lines.push(`maxmemory-policy ${this.opts.maxmemoryPolicy}`);
+    writeOwnedFile(this.configFile, lines.join('\n') + '\n', undefined);
+  }
+
+  async launch(): Promise<void> {
+    const proc = new ManagedProcess({
+      name: `redis-server :${this.port}`,
+      cmd: process.env['HOUSEKEEPER_REDIS_BIN'] ?? 'redis-server',
+      args: [this.configFile],
+      logFile: this.logFile, // also its logfile: early errors (before it opens it) land here too
+      asOwner: undefined,
+      stopSignal: 'SIGTERM',
+      exitSignal: 'SIGTERM',
+      cwd: this.dir,
+    });
+    this.proc = proc;
+    try {
+      await waitFor(`redis on port ${this.port}`, proc, () => authPing(this.port, this.password), {
+        timeoutMs: READY_TIMEOUT_MS,
+      });
+    } catch (err) {
+      await proc.stop(10_000);
+      throw err;
+    }
+  }
+
+  async start(): Promise<void> {
+    if (this.destroyed) throw new Error(`redis on port ${this.port}: start() after destroy()`);
+    if (this.proc?.running) return;
+    await this.launch();
+  }
+
+  async stop(): Promise<void> {
+    await this.proc?.stop(30_000);
+  }
+
+  async destroy(): Promise<void> {
+    this.destroyed = true;
+    await this.stop();
+    await removeTempDir(this.dir);
+  }
+}
+
+export async function startRedis(opts: RedisOptions = {}): Promise<RedisServer> {
+  const r = new RedisImpl(makeTempDir('hk-redis-', undefined), { ...opts });
+  try {
+    await withPortRetry(freePort, async (port) => {
+      r.port = port;
+      r.writeConfig();
+      await r.launch();
+    });
+    return r;
+  } catch (err) {
+    await r.destroy().catch(() => {});
+    throw err;
+  }
+}
