@@ -7,6 +7,7 @@ import { collectors as allCollectors } from './collectors/index.ts';
 import type { AnyCollector } from './collectors/collector.ts';
 import { CollectorRunner } from './collectors/runner.ts';
 import {
+  MetricFactory,
   createRegistry,
   OPENMETRICS_CONTENT_TYPE,
   renderOpenMetrics,
@@ -14,7 +15,7 @@ import {
   wantsOpenMetrics,
 } from './metrics/registry.ts';
 import { closeTargets, createTargets, type Targets } from './targets/index.ts';
-import { Gauge } from 'prom-client';
+import type { Gauge } from 'prom-client';
 
 export interface AppDeps {
   config: Config;
@@ -34,6 +35,11 @@ export interface App {
 }
 
 const VERSION = '0.1.0';
+
+/** Families of the service itself, beyond the runner's. */
+export function declareServiceMetrics(f: MetricFactory): { build: Gauge<string> } {
+  return { build: f.gauge('housekeeper_build_info', 'Version of housekeeper and of the Node.js running it (value 1).', ['version', 'nodejs']) };
+}
 
 /** The scrape deadline: Prometheus's own timeout less an offset, else the configured default. */
 export function scrapeDeadlineMs(header: string | string[] | undefined, config: Config): number {
@@ -59,13 +65,7 @@ export function buildApp(deps: AppDeps): App {
   const { config, log } = deps;
   checkCollectorNames(config, deps.collectors ?? allCollectors);
   const registry = createRegistry();
-  const build = new Gauge({
-    name: 'housekeeper_build_info',
-    help: 'Version of housekeeper and of the Node.js running it (value 1).',
-    labelNames: ['version', 'nodejs'],
-    registers: [registry],
-  });
-  build.set({ version: VERSION, nodejs: process.versions.node }, 1);
+  declareServiceMetrics(new MetricFactory(registry, false)).build.set({ version: VERSION, nodejs: process.versions.node }, 1);
 
   const targets = deps.targets ?? createTargets(config, log);
   const runner = new CollectorRunner(deps.collectors ?? allCollectors, targets, config, registry, log);

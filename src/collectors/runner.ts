@@ -32,6 +32,18 @@ interface Outcome {
   samples: Staged[];
 }
 
+/** The runner's own families (node_exporter's scrape_collector_* under our prefix). */
+export function declareRunnerMetrics(f: MetricFactory): { success: Gauge<string>; duration: Gauge<string> } {
+  return {
+    success: f.gauge(
+      'housekeeper_collector_success',
+      'Whether the last collection of this collector for this target succeeded (1) or failed or timed out (0).',
+      ['collector', 'target'],
+    ),
+    duration: f.gauge('housekeeper_collector_duration_seconds', 'How long the last collection of this collector for this target took.', ['collector', 'target']),
+  };
+}
+
 /**
  * Runs every enabled collector against each of its targets concurrently, each under the
  * scrape's deadline, and publishes the results into the registry in one synchronous step.
@@ -53,17 +65,9 @@ export class CollectorRunner {
   constructor(collectors: readonly AnyCollector[], targets: Targets, config: Config, registry: Registry, log: Logger) {
     this.config = config;
     this.log = log;
-    const own = new MetricFactory(registry, false);
-    this.success = own.gauge(
-      'housekeeper_collector_success',
-      'Whether the last collection of this collector for this target succeeded (1) or failed or timed out (0).',
-      ['collector', 'target'],
-    );
-    this.duration = own.gauge(
-      'housekeeper_collector_duration_seconds',
-      'How long the last collection of this collector for this target took.',
-      ['collector', 'target'],
-    );
+    const own = declareRunnerMetrics(new MetricFactory(registry, false));
+    this.success = own.success;
+    this.duration = own.duration;
     for (const c of collectors) {
       const on = config.collectors.enabled.includes(c.name) || (c.enabledByDefault && !config.collectors.disabled.includes(c.name));
       if (!on) continue;

@@ -16,8 +16,17 @@ export type Family = Gauge<string> | Counter<string>;
  * collector get a leading `target` label (the target's name from config), so an alert's
  * labels name what a remediation acts on.
  */
+/** What a family was declared with; the README's metrics reference is generated from these. */
+export interface Declared {
+  name: string;
+  type: 'gauge' | 'counter';
+  help: string;
+  labels: string[];
+}
+
 export class MetricFactory {
   readonly families: Family[] = [];
+  readonly declared: Declared[] = [];
   readonly registry: Registry;
   private readonly targetLabel: boolean;
 
@@ -29,12 +38,14 @@ export class MetricFactory {
   gauge(name: string, help: string, labelNames: readonly string[] = []): Gauge<string> {
     const g = new Gauge({ name, help, labelNames: this.labels(labelNames), registers: [this.registry] });
     this.families.push(g);
+    this.declared.push({ name, type: 'gauge', help, labels: this.labels(labelNames) });
     return g;
   }
 
   counter(name: string, help: string, labelNames: readonly string[] = []): Counter<string> {
     const c = new Counter({ name, help, labelNames: this.labels(labelNames), registers: [this.registry] });
     this.families.push(c);
+    this.declared.push({ name, type: 'counter', help, labels: this.labels(labelNames) });
     return c;
   }
 

@@ -1,0 +1,28 @@
+// Prints the README's metrics reference from the collectors' own declarations, so the
+// documentation cannot drift from the code (test/docs.test.ts compares the two).
+import { Registry } from 'prom-client';
+import { collectors } from '../src/collectors/index.ts';
+import { MetricFactory } from '../src/metrics/registry.ts';
+import { declareRunnerMetrics } from '../src/collectors/runner.ts';
+import { declareServiceMetrics } from '../src/app.ts';
+
+export function metricsReference(): string {
+  const out: string[] = [];
+  const table = (title: string, f: MetricFactory): void => {
+    out.push('', `#### ${title}`, '', '| metric | type | labels | meaning |', '| --- | --- | --- | --- |');
+    for (const d of f.declared) out.push(`| \`${d.name}\` | ${d.type} | ${d.labels.join(', ')} | ${d.help.replace(/\|/g, '\\|')} |`);
+  };
+  const own = new MetricFactory(new Registry(), false);
+  declareRunnerMetrics(own);
+  declareServiceMetrics(own);
+  table('housekeeper (the service itself)', own);
+  out.push('', 'Plus the standard `process_*` and `nodejs_*` metrics of prom-client.');
+  for (const c of collectors) {
+    const f = new MetricFactory(new Registry(), true);
+    c.metrics(f);
+    table(`${c.name}${c.enabledByDefault ? '' : ' (off by default)'}`, f);
+  }
+  return out.join('\n').trimStart();
+}
+
+if (import.meta.main) process.stdout.write(`${metricsReference()}\n`);
