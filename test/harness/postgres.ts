@@ -9,7 +9,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { freePort } from './ports.ts';
@@ -20,7 +19,7 @@ import {
   removeTempDir,
   runTool,
   serverOwner,
-  trackTempDir,
+  cacheRoot,
   untrackTempDir,
   waitFor,
   withPortRetry,
@@ -95,7 +94,10 @@ const DEFAULT_SETTINGS: Readonly<Record<string, string>> = {
   wal_level: 'replica',
   max_wal_senders: '10',
   max_replication_slots: '10',
-  wal_keep_size: '64MB',
+  // The data may live on tmpfs (RAM): keep WAL bounded.
+  wal_keep_size: '32MB',
+  min_wal_size: '32MB',
+  max_wal_size: '256MB',
   hot_standby: 'on',
   wal_retrieve_retry_interval: '1s',
   fsync: 'off',
@@ -189,8 +191,7 @@ function templateDir(): Promise<string> {
 
 async function buildTemplate(): Promise<string> {
   const uid = process.getuid?.() ?? 0;
-  const root = path.join(os.tmpdir(), `housekeeper-harness-${uid}`);
-  fs.mkdirSync(root, { recursive: true, mode: 0o755 });
+  const root = cacheRoot();
   const key = createHash('sha256')
     .update(`${pgVersion()}|${pgBin()}|${TEMPLATE_REV}|${serverOwner?.uid ?? uid}|${harnessConf({})}|${PG_HBA}`)
     .digest('hex')
@@ -200,10 +201,7 @@ async function buildTemplate(): Promise<string> {
   if (fs.existsSync(path.join(final, 'data', 'PG_VERSION'))) return final;
 
   // Build in a private staging dir; parallel processes may each build one, the first rename wins.
-  const staging = fs.mkdtempSync(path.join(root, `pg-template-${key}.tmp-`));
-  fs.chmodSync(staging, 0o700);
-  if (serverOwner) fs.chownSync(staging, serverOwner.uid, serverOwner.gid);
-  trackTempDir(staging);
+  const staging = makeTempDir(`pg-template-${key}.tmp-`, serverOwner, root);
   const dataDir = path.join(staging, 'data');
   const logFile = path.join(staging, 'postgres.log');
   let proc: ManagedProcess | undefined;
@@ -232,6 +230,7 @@ async function buildTemplate(): Promise<string> {
     });
     await proc.stop(60_000);
     fs.rmSync(logFile, { force: true });
+    fs.rmSync(path.join(staging, '.harness-owner'), { force: true });
     try {
       fs.renameSync(staging, final);
       untrackTempDir(staging);
