@@ -32,6 +32,17 @@ postgres:
 `);
 });
 
+/** Runs SQL on its own connection and closes it: a backend flushes its table stats when it exits. */
+async function oneShot(text: string): Promise<void> {
+  const c = new pg.Client({ connectionString: primary.url({ db: 'app' }) });
+  await c.connect();
+  try {
+    await c.query(text);
+  } finally {
+    await c.end();
+  }
+}
+
 after(async () => {
   await svc?.close();
   await admin?.end();
@@ -89,20 +100,21 @@ test('a 7-second query shows as long-running, then goes', async () => {
 test('a session waiting on another\'s row lock shows as blocked', async () => {
   const holder = await admin.connect();
   const waiter = await admin.connect();
+  let waiting: Promise<unknown> | undefined;
   try {
     await holder.query('BEGIN');
     await holder.query('UPDATE docs SET body = body WHERE id = 1');
-    const waiting = waiter.query('UPDATE docs SET body = body WHERE id = 1');
+    waiting = waiter.query('UPDATE docs SET body = body WHERE id = 1');
     const body = await scrapeUntil(svc, 'a blocked session', (b) => (value(b, 'pg_blocked_sessions', { target: 'primary', datname: 'app' }) ?? 0) >= 1);
-    assert.ok((value(body, 'pg_locks_count', { target: 'primary', datname: 'app', mode: 'rowexclusivelock' }) ?? 0) >= 1);
-    assert.ok((value(body, 'pg_locks_count', { target: 'primary', datname: 'app', mode: 'sharelock' }) ?? 0) >= 1, 'the waiter awaits a ShareLock on the holder\'s transaction');
-    await holder.query('COMMIT');
-    await waiting;
-    await scrapeUntil(svc, 'no blocked session', (b) => value(b, 'pg_blocked_sessions', { target: 'primary', datname: 'app' }) === 0);
+    assert.ok((value(body, 'pg_locks_count', { target: 'primary', datname: 'app', mode: 'rowexclusivelock' }) ?? 0) >= 2, 'both sessions hold RowExclusiveLock on docs');
+    assert.equal(value(body, 'pg_blocked_sessions', { target: 'primary', datname: 'postgres' }), 0);
   } finally {
+    await holder.query('ROLLBACK');
+    await waiting;
     holder.release();
     waiter.release();
   }
+  await scrapeUntil(svc, 'no blocked session', (b) => value(b, 'pg_blocked_sessions', { target: 'primary', datname: 'app' }) === 0);
 });
 
 test('a deadlock is counted', async () => {
@@ -127,7 +139,7 @@ test('a deadlock is counted', async () => {
 
 test('deleting rows raises dead tuples; tables are the top N by dead tuples', async () => {
   for (let i = 0; i < 8; i++) await admin.query(`CREATE TABLE filler_${i} (id int)`);
-  await admin.query('DELETE FROM docs WHERE id > 500');
+  await oneShot('DELETE FROM docs WHERE id > 500');
   const body = await scrapeUntil(svc, 'dead tuples on docs', (b) => (value(b, 'pg_stat_user_tables_n_dead_tup', { target: 'primary', relname: 'docs' }) ?? 0) >= 500);
   assert.equal(value(body, 'pg_stat_user_tables_n_live_tup', { target: 'primary', relname: 'docs' }), 500);
   assert.ok((value(body, 'pg_stat_user_tables_table_size_bytes', { target: 'primary', relname: 'docs' }) ?? 0) > 0);
@@ -136,15 +148,13 @@ test('deleting rows raises dead tuples; tables are the top N by dead tuples', as
   assert.equal(find(body, 'pg_stat_user_tables_n_dead_tup', { target: 'primary' }).length, 5, 'top_tables: 5 bounds the series');
   assert.ok((value(body, 'pg_stat_user_tables_count', { target: 'primary', datname: 'app' }) ?? 0) >= 9);
 
-  await admin.query('VACUUM docs');
+  await oneShot('VACUUM docs');
   const vacuumed = await scrapeUntil(svc, 'last_vacuum set', (b) => (value(b, 'pg_stat_user_tables_last_vacuum', { target: 'primary', relname: 'docs' }) ?? 0) > 0);
   assert.equal(value(vacuumed, 'pg_stat_user_tables_n_dead_tup', { target: 'primary', relname: 'docs' }), 0);
 });
 
 test('a dropped table disappears from the output', async () => {
-  await admin.query('CREATE TABLE doomed (id int)');
-  await admin.query('INSERT INTO doomed SELECT generate_series(1, 5000)');
-  await admin.query('DELETE FROM doomed');
+  await oneShot('CREATE TABLE doomed (id int); INSERT INTO doomed SELECT generate_series(1, 5000); DELETE FROM doomed');
   await scrapeUntil(svc, 'doomed listed', (b) => find(b, 'pg_stat_user_tables_n_dead_tup', { target: 'primary', relname: 'doomed' }).length === 1);
   await admin.query('DROP TABLE doomed');
   await scrapeUntil(svc, 'doomed gone', (b) => find(b, 'pg_stat_user_tables_n_dead_tup', { relname: 'doomed' }).length === 0);
