@@ -63,6 +63,23 @@ function parseKeyspace(value: string): Record<string, number> {
   return out;
 }
 
+// INFO gives uptime in whole seconds, so "now - uptime" wobbles by a second between scrapes
+// and would look like restarts. The start time is computed once per server run (run_id).
+const starts = new WeakMap<RedisTarget, { runId: string; start: number }>();
+
+function startTime(target: RedisTarget, info: Map<string, string>): number | undefined {
+  const runId = info.get('run_id');
+  const uptime = Number(info.get('uptime_in_seconds'));
+  const nowUs = Number(info.get('server_time_usec'));
+  if (runId === undefined || !Number.isFinite(uptime)) return undefined;
+  const known = starts.get(target);
+  if (known?.runId === runId) return known.start;
+  const now = Number.isFinite(nowUs) ? nowUs / 1e6 : Date.now() / 1000;
+  const start = Math.floor(now - uptime);
+  starts.set(target, { runId, start });
+  return start;
+}
+
 export default defineCollector<RedisTarget, Metrics>({
   name: 'redis',
   enabledByDefault: true,
@@ -71,7 +88,7 @@ export default defineCollector<RedisTarget, Metrics>({
   up: (m) => m.up,
   async collect(ctx, m) {
     const set = ctx.set;
-    ctx.signal.throwIfAborted();
+    await ctx.target.ready(ctx.signal);
     const results = await ctx.target.client
       .pipeline()
       .info()
@@ -93,8 +110,8 @@ export default defineCollector<RedisTarget, Metrics>({
     };
     set(m.info, { redis_version: info.get('redis_version') ?? '', redis_mode: info.get('redis_mode') ?? '', role: info.get('role') ?? '' }, 1);
     setIf(m.uptime, 'uptime_in_seconds');
-    const uptime = n('uptime_in_seconds');
-    if (uptime !== undefined) set(m.startTime, {}, Math.round(Date.now() / 1000 - uptime));
+    const start = startTime(ctx.target, info);
+    if (start !== undefined) set(m.startTime, {}, start);
     setIf(m.memUsed, 'used_memory');
     setIf(m.memRss, 'used_memory_rss');
     setIf(m.memMax, 'maxmemory');

@@ -40,6 +40,32 @@ export class RedisTarget {
     });
   }
 
+  /**
+   * Resolves when the connection is ready. Waits (until the signal aborts) only while a
+   * connection attempt is under way, as at boot; a server known to be down fails at once,
+   * so a down target never makes a scrape slow.
+   */
+  async ready(signal: AbortSignal): Promise<void> {
+    const c = this.client;
+    if (c.status === 'ready') return;
+    if (c.status !== 'connecting' && c.status !== 'connect') throw new Error(`redis not connected (${c.status})`);
+    await new Promise<void>((resolve, reject) => {
+      const done = (err?: Error): void => {
+        c.off('ready', onReady);
+        c.off('close', onClose);
+        signal.removeEventListener('abort', onAbort);
+        if (err) reject(err);
+        else resolve();
+      };
+      const onReady = (): void => done();
+      const onClose = (): void => done(new Error('redis connection closed'));
+      const onAbort = (): void => done(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
+      c.once('ready', onReady);
+      c.once('close', onClose);
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
   async close(): Promise<void> {
     this.client.disconnect(false);
   }
