@@ -157,6 +157,7 @@ test('healthz and readyz answer; readyz turns 503 while shutting down', async ()
   assert.equal((await app.server.inject('/healthz')).statusCode, 200);
   assert.equal((await app.server.inject('/readyz')).statusCode, 200);
   const closing = app.close();
+  assert.equal((await app.server.inject('/readyz')).statusCode, 503);
   await closing;
 });
 
