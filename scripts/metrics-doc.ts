@@ -25,4 +25,16 @@ export function metricsReference(): string {
   return out.join('\n').trimStart();
 }
 
-if (import.meta.main) process.stdout.write(`${metricsReference()}\n`);
+if (import.meta.main) {
+  const { readFileSync, writeFileSync } = await import('node:fs');
+  const readme = new URL('../README.md', import.meta.url);
+  if (process.argv.includes('--write')) {
+    const text = readFileSync(readme, 'utf8').replace(
+      /<!-- metrics:begin -->\n[\s\S]*?<!-- metrics:end -->/,
+      `<!-- metrics:begin -->\n${metricsReference()}\n<!-- metrics:end -->`,
+    );
+    writeFileSync(readme, text);
+  } else {
+    process.stdout.write(`${metricsReference()}\n`);
+  }
+}
