@@ -34,6 +34,64 @@ const RedisTarget = Type.Object(
   { additionalProperties: false },
 );
 
+const FaissIndex = Type.Object(
+  {
+    name: Name,
+    path: Type.String({ minLength: 1, description: 'path of the FAISS index file' }),
+    // The index's source of truth: rows in a Postgres table with a real[] vector column.
+    source: Type.Optional(
+      Type.Object(
+        {
+          target: Name,
+          table: Type.String({ minLength: 1 }),
+          id_column: Type.String({ minLength: 1 }),
+          vector_column: Type.String({ minLength: 1 }),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    check_interval: Type.Optional(Duration),
+    recall_floor: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
+    recall_sample: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
+  },
+  { additionalProperties: false },
+);
+
+const BackupKind = Type.Object({ pattern: Type.String({ minLength: 1, description: 'glob of file names' }) }, { additionalProperties: false });
+const BackupKinds = Type.Object(
+  {
+    database: Type.Optional(BackupKind),
+    vector_index: Type.Optional(BackupKind),
+    configuration: Type.Optional(BackupKind),
+    document_store: Type.Optional(BackupKind),
+    secrets: Type.Optional(BackupKind),
+  },
+  { additionalProperties: false },
+);
+
+const ElasticsearchTarget = Type.Object(
+  {
+    name: Name,
+    url: Type.Optional(Type.String({ minLength: 1 })),
+    url_file: Type.Optional(Type.String({ minLength: 1 })),
+    index_patterns: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
+    retention: Type.Optional(Duration),
+    snapshot_repository: Type.Optional(Type.String({ minLength: 1 })),
+  },
+  { additionalProperties: false },
+);
+
+const Certificate = Type.Object(
+  {
+    name: Name,
+    host: Type.Optional(Type.String({ minLength: 1 })),
+    port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
+    server_name: Type.Optional(Type.String({ minLength: 1 })),
+    file: Type.Optional(Type.String({ minLength: 1 })),
+  },
+  { additionalProperties: false },
+);
+
 export const ConfigSchema = Type.Object(
   {
     server: Type.Optional(
@@ -77,6 +135,19 @@ export const ConfigSchema = Type.Object(
     postgres: Type.Optional(Type.Array(UrlTarget)),
     pgbouncer: Type.Optional(Type.Array(UrlTarget)),
     redis: Type.Optional(Type.Array(RedisTarget)),
+    faiss: Type.Optional(Type.Array(FaissIndex)),
+    backups: Type.Optional(
+      Type.Object(
+        {
+          directory: Type.String({ minLength: 1 }),
+          kinds: BackupKinds,
+          verify_interval: Type.Optional(Duration),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    elasticsearch: Type.Optional(Type.Array(ElasticsearchTarget)),
+    certificates: Type.Optional(Type.Array(Certificate)),
   },
   { additionalProperties: false },
 );
@@ -104,7 +175,41 @@ export interface Config {
   postgres: NamedTarget[];
   pgbouncer: NamedTarget[];
   redis: RedisTargetConfig[];
+  faiss: FaissIndexConfig[];
+  /** Undefined when no backups section is configured. */
+  backups: BackupsConfig | undefined;
+  elasticsearch: ElasticsearchConfig[];
+  certificates: CertificateConfig[];
 }
+
+export interface FaissIndexConfig {
+  name: string;
+  /** Absolute path (relative paths in the file are resolved against the config's directory). */
+  path: string;
+  source: { target: string; table: string; idColumn: string; vectorColumn: string } | undefined;
+  checkIntervalMs: number;
+  recallFloor: number;
+  recallSample: number;
+}
+
+export type BackupKindName = 'database' | 'vector_index' | 'configuration' | 'document_store' | 'secrets';
+export const BACKUP_KINDS: readonly BackupKindName[] = ['database', 'vector_index', 'configuration', 'document_store', 'secrets'];
+
+export interface BackupsConfig {
+  directory: string;
+  kinds: Partial<Record<BackupKindName, { pattern: string }>>;
+  verifyIntervalMs: number;
+}
+
+export interface ElasticsearchConfig extends NamedTarget {
+  indexPatterns: string[];
+  retentionMs: number;
+  snapshotRepository: string | undefined;
+}
+
+export type CertificateConfig =
+  | { name: string; kind: 'endpoint'; host: string; port: number; serverName: string | undefined }
+  | { name: string; kind: 'file'; file: string };
 
 export class ConfigError extends Error {
   constructor(file: string, field: string, problem: string, line?: number) {
@@ -284,6 +389,40 @@ function normalise(raw: RawConfig, file: string, doc: Src): Config {
   uniqueNames(postgres, 'postgres', file, doc);
   uniqueNames(pgbouncer, 'pgbouncer', file, doc);
   uniqueNames(redis, 'redis', file, doc);
+  const base = resolve(file, '..');
+  const faiss: FaissIndexConfig[] = (raw.faiss ?? []).map((f, i) => {
+    if (f.source && !postgres.some((p) => p.name === f.source?.target)) {
+      fail(file, doc, ['faiss', i, 'source', 'target'], `no postgres target named "${f.source.target}"`);
+    }
+    return {
+      name: f.name,
+      path: resolve(base, f.path),
+      source: f.source && { target: f.source.target, table: f.source.table, idColumn: f.source.id_column, vectorColumn: f.source.vector_column },
+      checkIntervalMs: duration(file, doc, ['faiss', i, 'check_interval'], f.check_interval, 300_000),
+      recallFloor: f.recall_floor ?? 0.9,
+      recallSample: f.recall_sample ?? 100,
+    };
+  });
+  uniqueNames(faiss, 'faiss', file, doc);
+  const backups: BackupsConfig | undefined = raw.backups && {
+    directory: resolve(base, raw.backups.directory),
+    kinds: raw.backups.kinds,
+    verifyIntervalMs: duration(file, doc, ['backups', 'verify_interval'], raw.backups.verify_interval, 600_000),
+  };
+  const elasticsearch: ElasticsearchConfig[] = (raw.elasticsearch ?? []).map((t, i) => ({
+    name: t.name,
+    url: resolveUrl(t, ['elasticsearch', i], ['http:', 'https:'], file, doc),
+    indexPatterns: t.index_patterns ?? [],
+    retentionMs: duration(file, doc, ['elasticsearch', i, 'retention'], t.retention, 30 * 86_400_000),
+    snapshotRepository: t.snapshot_repository,
+  }));
+  uniqueNames(elasticsearch, 'elasticsearch', file, doc);
+  const certificates: CertificateConfig[] = (raw.certificates ?? []).map((c, i) => {
+    if ((c.host === undefined) === (c.file === undefined)) fail(file, doc, ['certificates', i], 'give exactly one of host (with port) and file');
+    if (c.file !== undefined) return { name: c.name, kind: 'file', file: resolve(base, c.file) };
+    return { name: c.name, kind: 'endpoint', host: c.host as string, port: c.port ?? 443, serverName: c.server_name };
+  });
+  uniqueNames(certificates, 'certificates', file, doc);
   const s = raw.server ?? {};
   const pgc = raw.collectors?.postgres ?? {};
   return {
@@ -307,5 +446,9 @@ function normalise(raw: RawConfig, file: string, doc: Src): Config {
     postgres,
     pgbouncer,
     redis,
+    faiss,
+    backups,
+    elasticsearch,
+    certificates,
   };
 }
