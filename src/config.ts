@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { hostname } from 'node:os';
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Value, ValueErrorType } from '@sinclair/typebox/value';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
@@ -92,6 +93,22 @@ const Certificate = Type.Object(
   { additionalProperties: false },
 );
 
+const WarmQuery = Type.Object(
+  {
+    postgres: Name,
+    // Trusted SQL from the config file (never from alerts): returns key and value columns.
+    sql: Type.String({ minLength: 1 }),
+    key_column: Type.Optional(Type.String({ minLength: 1 })),
+    value_column: Type.Optional(Type.String({ minLength: 1 })),
+    redis: Name,
+    db: Type.Optional(Type.Integer({ minimum: 0, maximum: 15 })),
+    ttl: Type.Optional(Duration),
+  },
+  { additionalProperties: false },
+);
+
+const Secret = { description: 'a value, ${ENV} reference, or use the *_file form' };
+
 export const ConfigSchema = Type.Object(
   {
     server: Type.Optional(
@@ -148,6 +165,76 @@ export const ConfigSchema = Type.Object(
     ),
     elasticsearch: Type.Optional(Type.Array(ElasticsearchTarget)),
     certificates: Type.Optional(Type.Array(Certificate)),
+    state: Type.Optional(
+      Type.Object(
+        {
+          // A shared Postgres for the queue and the log (several replicas); without it an
+          // embedded PGlite database in `path` (one replica only).
+          url: Type.Optional(Type.String({ minLength: 1 })),
+          url_file: Type.Optional(Type.String({ minLength: 1 })),
+          path: Type.Optional(Type.String({ minLength: 1 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    webhook: Type.Optional(
+      Type.Object(
+        {
+          token_file: Type.Optional(Type.String({ minLength: 1 })),
+          basic_auth: Type.Optional(
+            Type.Object(
+              { username: Type.String({ minLength: 1 }), password: Type.Optional(Type.String({ minLength: 1, ...Secret })), password_file: Type.Optional(Type.String({ minLength: 1 })) },
+              { additionalProperties: false },
+            ),
+          ),
+          allow_unauthenticated: Type.Optional(Type.Boolean()),
+          max_body: Type.Optional(Type.Integer({ minimum: 1024, maximum: 64 * 1024 * 1024, description: 'bytes' })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    remediation: Type.Optional(
+      Type.Object(
+        {
+          enabled: Type.Optional(Type.Boolean()),
+          rules_dir: Type.Optional(Type.String({ minLength: 1 })),
+          dry_run: Type.Optional(Type.Boolean()),
+          concurrency: Type.Optional(Type.Integer({ minimum: 1, maximum: 32 })),
+          budget: Type.Optional(
+            Type.Object({ max_actions: Type.Integer({ minimum: 1 }), per: Duration }, { additionalProperties: false }),
+          ),
+          circuit: Type.Optional(
+            Type.Object({ failures: Type.Integer({ minimum: 1 }), reset_after: Duration }, { additionalProperties: false }),
+          ),
+          job_ttl: Type.Optional(Duration),
+          replica_name: Type.Optional(Type.String({ minLength: 1 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    actions: Type.Optional(
+      Type.Object(
+        {
+          redis_warm: Type.Optional(Type.Record(Type.String({ pattern: '^[A-Za-z0-9_.-]+$' }), WarmQuery)),
+          // Sessions of these users / applications are never cancelled or terminated.
+          protected_users: Type.Optional(Type.Array(Type.String())),
+          protected_applications: Type.Optional(Type.Array(Type.String())),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    grafana: Type.Optional(
+      Type.Object(
+        {
+          url: Type.String({ minLength: 1 }),
+          token: Type.Optional(Type.String({ minLength: 1, ...Secret })),
+          token_file: Type.Optional(Type.String({ minLength: 1 })),
+          dashboard_uid: Type.Optional(Type.String()),
+          tags: Type.Optional(Type.Array(Type.String())),
+        },
+        { additionalProperties: false },
+      ),
+    ),
   },
   { additionalProperties: false },
 );
@@ -180,6 +267,40 @@ export interface Config {
   backups: BackupsConfig | undefined;
   elasticsearch: ElasticsearchConfig[];
   certificates: CertificateConfig[];
+  state: { url: string | undefined; path: string };
+  webhook: {
+    /** Bearer token (HOUSEKEEPER_WEBHOOK_TOKEN or token_file); undefined when not configured. */
+    token: string | undefined;
+    basicAuth: { username: string; password: string } | undefined;
+    allowUnauthenticated: boolean;
+    maxBodyBytes: number;
+  };
+  remediation: {
+    enabled: boolean;
+    rulesDir: string;
+    dryRun: boolean;
+    concurrency: number;
+    budget: { maxActions: number; perMs: number };
+    circuit: { failures: number; resetAfterMs: number };
+    jobTtlMs: number;
+    replicaName: string;
+  };
+  actions: {
+    redisWarm: Record<string, WarmQueryConfig>;
+    protectedUsers: string[];
+    protectedApplications: string[];
+  };
+  grafana: { url: string; token: string | undefined; dashboardUid: string | undefined; tags: string[] } | undefined;
+}
+
+export interface WarmQueryConfig {
+  postgres: string;
+  sql: string;
+  keyColumn: string;
+  valueColumn: string;
+  redis: string;
+  db: number;
+  ttlMs: number;
 }
 
 export interface FaissIndexConfig {
@@ -242,7 +363,7 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   const raw: unknown = yamlDoc.toJS() ?? {};
   const expanded = expandEnv(raw, [], file, doc, env);
   checkSchema(ConfigSchema, expanded, file, doc);
-  return normalise(expanded as RawConfig, file, doc);
+  return normalise(expanded as RawConfig, file, doc, env);
 }
 
 function fieldName(path: readonly (string | number)[]): string {
@@ -377,7 +498,7 @@ function uniqueNames(list: { name: string }[], section: string, file: string, do
   });
 }
 
-function normalise(raw: RawConfig, file: string, doc: Src): Config {
+function normalise(raw: RawConfig, file: string, doc: Src, env: NodeJS.ProcessEnv): Config {
   const pgUrl = ['postgres:', 'postgresql:'];
   const postgres = (raw.postgres ?? []).map((t, i) => ({ name: t.name, url: resolveUrl(t, ['postgres', i], pgUrl, file, doc) }));
   const pgbouncer = (raw.pgbouncer ?? []).map((t, i) => ({ name: t.name, url: resolveUrl(t, ['pgbouncer', i], pgUrl, file, doc) }));
@@ -425,8 +546,91 @@ function normalise(raw: RawConfig, file: string, doc: Src): Config {
   uniqueNames(certificates, 'certificates', file, doc);
   const s = raw.server ?? {};
   const pgc = raw.collectors?.postgres ?? {};
+  const readSecretFile = (path: (string | number)[], f: string): string => {
+    try {
+      const v = readFileSync(resolve(base, f), 'utf8').trim();
+      registerSecret(v);
+      return v;
+    } catch (err) {
+      fail(file, doc, path, `cannot read ${f}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+  };
+  const st = raw.state ?? {};
+  const stateUrl =
+    st.url !== undefined || st.url_file !== undefined
+      ? resolveUrl({ name: 'state', url: st.url, url_file: st.url_file }, ['state'], pgUrl, file, doc)
+      : undefined;
+  const wh = raw.webhook ?? {};
+  let token = env['HOUSEKEEPER_WEBHOOK_TOKEN'];
+  if (wh.token_file !== undefined) token = readSecretFile(['webhook', 'token_file'], wh.token_file);
+  if (token !== undefined && token.length < 16) fail(file, doc, ['webhook'], 'the webhook token must be at least 16 characters');
+  registerSecret(token);
+  let basicAuth: Config['webhook']['basicAuth'];
+  if (wh.basic_auth) {
+    const ba = wh.basic_auth;
+    if ((ba.password === undefined) === (ba.password_file === undefined)) fail(file, doc, ['webhook', 'basic_auth'], 'give exactly one of password and password_file');
+    const password = ba.password ?? readSecretFile(['webhook', 'basic_auth', 'password_file'], ba.password_file as string);
+    registerSecret(password);
+    basicAuth = { username: ba.username, password };
+  }
+  const rem = raw.remediation ?? {};
+  const redisWarm: Record<string, WarmQueryConfig> = {};
+  for (const [name, w] of Object.entries(raw.actions?.redis_warm ?? {})) {
+    const path = ['actions', 'redis_warm', name];
+    if (!postgres.some((p) => p.name === w.postgres)) fail(file, doc, [...path, 'postgres'], `no postgres target named "${w.postgres}"`);
+    if (!redis.some((r) => r.name === w.redis)) fail(file, doc, [...path, 'redis'], `no redis target named "${w.redis}"`);
+    redisWarm[name] = {
+      postgres: w.postgres,
+      sql: w.sql,
+      keyColumn: w.key_column ?? 'key',
+      valueColumn: w.value_column ?? 'value',
+      redis: w.redis,
+      db: w.db ?? 0,
+      ttlMs: duration(file, doc, [...path, 'ttl'], w.ttl, 3_600_000),
+    };
+  }
+  let grafana: Config['grafana'];
+  if (raw.grafana) {
+    const g = raw.grafana;
+    try {
+      const u = new URL(g.url);
+      if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('scheme');
+    } catch {
+      fail(file, doc, ['grafana', 'url'], 'not an http(s) URL');
+    }
+    const gtoken = g.token ?? (g.token_file !== undefined ? readSecretFile(['grafana', 'token_file'], g.token_file) : undefined);
+    registerSecret(gtoken);
+    grafana = { url: g.url.replace(/\/$/, ''), token: gtoken, dashboardUid: g.dashboard_uid, tags: g.tags ?? ['housekeeper'] };
+  }
   return {
     file,
+    state: { url: stateUrl, path: resolve(base, st.path ?? 'var/state') },
+    webhook: {
+      token,
+      basicAuth,
+      allowUnauthenticated: wh.allow_unauthenticated ?? false,
+      maxBodyBytes: wh.max_body ?? 1024 * 1024,
+    },
+    remediation: {
+      enabled: rem.enabled ?? true,
+      rulesDir: resolve(base, rem.rules_dir ?? 'rules'),
+      dryRun: rem.dry_run ?? false,
+      concurrency: rem.concurrency ?? 2,
+      budget: rem.budget
+        ? { maxActions: rem.budget.max_actions, perMs: duration(file, doc, ['remediation', 'budget', 'per'], rem.budget.per, 3_600_000) }
+        : { maxActions: 20, perMs: 3_600_000 },
+      circuit: rem.circuit
+        ? { failures: rem.circuit.failures, resetAfterMs: duration(file, doc, ['remediation', 'circuit', 'reset_after'], rem.circuit.reset_after, 21_600_000) }
+        : { failures: 3, resetAfterMs: 21_600_000 },
+      jobTtlMs: duration(file, doc, ['remediation', 'job_ttl'], rem.job_ttl, 3_600_000),
+      replicaName: rem.replica_name ?? env['HOSTNAME'] ?? hostname(),
+    },
+    actions: {
+      redisWarm,
+      protectedUsers: raw.actions?.protected_users ?? [],
+      protectedApplications: raw.actions?.protected_applications ?? ['housekeeper'],
+    },
+    grafana,
     server: {
       host: s.host ?? '127.0.0.1',
       port: s.port ?? 9847,

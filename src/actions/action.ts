@@ -1,0 +1,63 @@
+import type { Static, TSchema } from '@sinclair/typebox';
+import type { Config } from '../config.ts';
+import type { Logger } from '../log.ts';
+import type { Targets } from '../targets/index.ts';
+
+/** What an action sees: the configured clients, the config, a logger. Never alert labels. */
+export interface ActionContext {
+  readonly targets: Targets;
+  readonly config: Config;
+  readonly log: Logger;
+}
+
+/** What an action would do (dry run) or is about to do; recorded in the remediation log. */
+export interface Plan {
+  /** One line an operator reads, e.g. "FLUSHDB ASYNC on cache db 0 (1843 keys)". */
+  summary: string;
+  /** Details for the log (JSON): objects it would touch, values it would set. No secrets. */
+  details?: Record<string, unknown>;
+  /** When the action can tell there is nothing to do, the engine records "skipped". */
+  nothingToDo?: boolean;
+}
+
+export interface RunResult {
+  summary: string;
+  details?: Record<string, unknown>;
+}
+
+export interface Verification {
+  /** Did the condition that triggered the action clear? */
+  fixed: boolean;
+  detail: string;
+}
+
+/**
+ * One remediation (one file each under src/actions/). Params are validated against the
+ * TypeBox schema before plan or run ever see them; identifiers in params are checked
+ * against the catalog and quoted, values bound, commands argv arrays — never SQL or shell
+ * text built from alert labels.
+ */
+export interface Action<S extends TSchema = TSchema> {
+  readonly name: string;
+  readonly description: string;
+  readonly params: S;
+  /** Idempotent actions may be re-run after a crash; the others say why not in `description`. */
+  readonly idempotent: boolean;
+  /** Disruptive actions run only inside a maintenance window unless the rule says otherwise. */
+  readonly disruptive: boolean;
+  /**
+   * The system this run touches, e.g. "redis:cache" or "postgres:primary": the engine runs one
+   * action at a time per target key, and cooldowns are per (rule, target key).
+   */
+  targetKey(p: Static<S>): string;
+  plan(ctx: ActionContext, p: Static<S>): Promise<Plan>;
+  run(ctx: ActionContext, p: Static<S>, signal: AbortSignal): Promise<RunResult>;
+  verify(ctx: ActionContext, p: Static<S>): Promise<Verification>;
+}
+
+/** Any action with its param type forgotten; the engine validates params with the schema. */
+export type AnyAction = Action<TSchema>;
+
+export function defineAction<S extends TSchema>(a: Action<S>): AnyAction {
+  return a as unknown as AnyAction;
+}
