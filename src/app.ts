@@ -15,6 +15,7 @@ import {
   wantsOpenMetrics,
 } from './metrics/registry.ts';
 import { closeTargets, createTargets, type Targets } from './targets/index.ts';
+import type { Remediation } from './remediation/index.ts';
 import type { Gauge } from 'prom-client';
 
 export interface AppDeps {
@@ -23,6 +24,8 @@ export interface AppDeps {
   /** Defaults to the built-in list; tests pass their own to exercise the runner. */
   collectors?: readonly AnyCollector[];
   targets?: Targets;
+  /** The webhook, engine and log API; absent in an exporter-only deployment. */
+  remediation?: Remediation;
 }
 
 export interface App {
@@ -30,6 +33,7 @@ export interface App {
   runner: CollectorRunner;
   registry: Registry;
   targets: Targets;
+  remediation: Remediation | undefined;
   /** Stops accepting work, then closes every client. */
   close(): Promise<void>;
 }
@@ -61,10 +65,10 @@ export function checkCollectorNames(config: Config, collectors: readonly AnyColl
   }
 }
 
-export function buildApp(deps: AppDeps): App {
+export function buildApp(deps: AppDeps & { registry?: Registry }): App {
   const { config, log } = deps;
   checkCollectorNames(config, deps.collectors ?? allCollectors);
-  const registry = createRegistry();
+  const registry = deps.registry ?? createRegistry();
   declareServiceMetrics(new MetricFactory(registry, false)).build.set({ version: VERSION, nodejs: process.versions.node }, 1);
 
   const targets = deps.targets ?? createTargets(config, log);
@@ -95,14 +99,18 @@ export function buildApp(deps: AppDeps): App {
     return { status: 'ready' };
   });
 
+  deps.remediation?.register(server);
+
   return {
     server,
     runner,
     registry,
     targets,
+    remediation: deps.remediation,
     async close() {
       closing = true;
       await server.close();
+      await deps.remediation?.stop();
       await closeTargets(targets);
     },
   };

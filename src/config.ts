@@ -58,7 +58,11 @@ const FaissIndex = Type.Object(
   { additionalProperties: false },
 );
 
-const BackupKind = Type.Object({ pattern: Type.String({ minLength: 1, description: 'glob of file names' }) }, { additionalProperties: false });
+// A glob of names in the backup directory itself (no "/": subdirectories are not searched).
+const BackupKind = Type.Object(
+  { pattern: Type.String({ minLength: 1, pattern: '^[^/]+$', description: 'glob of file names in the backup directory, without "/"' }) },
+  { additionalProperties: false },
+);
 const BackupKinds = Type.Object(
   {
     database: Type.Optional(BackupKind),
@@ -88,6 +92,8 @@ const Certificate = Type.Object(
     host: Type.Optional(Type.String({ minLength: 1 })),
     port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
     server_name: Type.Optional(Type.String({ minLength: 1 })),
+    // PEM bundle trusted, besides Node's roots, when verifying an endpoint's chain (private CAs).
+    ca_file: Type.Optional(Type.String({ minLength: 1 })),
     file: Type.Optional(Type.String({ minLength: 1 })),
   },
   { additionalProperties: false },
@@ -329,7 +335,7 @@ export interface ElasticsearchConfig extends NamedTarget {
 }
 
 export type CertificateConfig =
-  | { name: string; kind: 'endpoint'; host: string; port: number; serverName: string | undefined }
+  | { name: string; kind: 'endpoint'; host: string; port: number; serverName: string | undefined; caFile: string | undefined }
   | { name: string; kind: 'file'; file: string };
 
 export class ConfigError extends Error {
@@ -540,8 +546,12 @@ function normalise(raw: RawConfig, file: string, doc: Src, env: NodeJS.ProcessEn
   uniqueNames(elasticsearch, 'elasticsearch', file, doc);
   const certificates: CertificateConfig[] = (raw.certificates ?? []).map((c, i) => {
     if ((c.host === undefined) === (c.file === undefined)) fail(file, doc, ['certificates', i], 'give exactly one of host (with port) and file');
-    if (c.file !== undefined) return { name: c.name, kind: 'file', file: resolve(base, c.file) };
-    return { name: c.name, kind: 'endpoint', host: c.host as string, port: c.port ?? 443, serverName: c.server_name };
+    if (c.file !== undefined) {
+      if (c.ca_file !== undefined) fail(file, doc, ['certificates', i, 'ca_file'], 'ca_file applies to endpoints (host), not to files');
+      return { name: c.name, kind: 'file', file: resolve(base, c.file) };
+    }
+    const caFile = c.ca_file === undefined ? undefined : resolve(base, c.ca_file);
+    return { name: c.name, kind: 'endpoint', host: c.host as string, port: c.port ?? 443, serverName: c.server_name, caFile };
   });
   uniqueNames(certificates, 'certificates', file, doc);
   const s = raw.server ?? {};
@@ -612,7 +622,8 @@ function normalise(raw: RawConfig, file: string, doc: Src, env: NodeJS.ProcessEn
       maxBodyBytes: wh.max_body ?? 1024 * 1024,
     },
     remediation: {
-      enabled: rem.enabled ?? true,
+      // On when the config has a remediation section; an exporter-only deployment has none.
+      enabled: rem.enabled ?? raw.remediation !== undefined,
       rulesDir: resolve(base, rem.rules_dir ?? 'rules'),
       dryRun: rem.dry_run ?? false,
       concurrency: rem.concurrency ?? 2,

@@ -49,7 +49,7 @@ function fakeCollector(name: string, targets: string[], b: Record<string, Behavi
   }
 }
 
-const noTargets: Targets = { postgres: [], pgbouncer: [], redis: [] };
+const noTargets: Targets = { postgres: [], pgbouncer: [], redis: [], elasticsearch: [] };
 
 function setup(behaviours: Record<string, Behaviour>, yaml = ''): { app: App; lines: string[] } {
   const { log, lines } = memoryLogger();

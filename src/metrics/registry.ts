@@ -1,6 +1,7 @@
 import {
   Counter,
   Gauge,
+  Histogram,
   Registry,
   collectDefaultMetrics,
   type Metric,
@@ -19,7 +20,7 @@ export type Family = Gauge<string> | Counter<string>;
 /** What a family was declared with; the README's metrics reference is generated from these. */
 export interface Declared {
   name: string;
-  type: 'gauge' | 'counter';
+  type: 'gauge' | 'counter' | 'histogram';
   help: string;
   labels: string[];
 }
@@ -47,6 +48,13 @@ export class MetricFactory {
     this.families.push(c);
     this.declared.push({ name, type: 'counter', help, labels: this.labels(labelNames) });
     return c;
+  }
+
+  /** Histograms accumulate for the process's life; the runner never resets them. */
+  histogram(name: string, help: string, labelNames: readonly string[], buckets: number[]): Histogram<string> {
+    const h = new Histogram({ name, help, labelNames: this.labels(labelNames), buckets, registers: [this.registry] });
+    this.declared.push({ name, type: 'histogram', help, labels: this.labels(labelNames) });
+    return h;
   }
 
   private labels(names: readonly string[]): string[] {

@@ -1,0 +1,422 @@
+import { PgBoss, type Job } from 'pg-boss';
+import type { Config } from '../config.ts';
+import type { Logger } from '../log.ts';
+import type { AnyAction, ActionContext } from '../actions/action.ts';
+import * as sql from '../sql/state.ts';
+import { uuidFor } from '../util/uuid.ts';
+import type { StateDb } from './state.ts';
+import type { RemediationMetrics } from './metrics.ts';
+import { paramsFor, ruleMatches, type Rule } from './rules.ts';
+import { inAnyWindow, type Window } from './windows.ts';
+import type { Annotator } from './grafana.ts';
+
+export const QUEUE = 'housekeeper-remediation';
+
+/** One alert as Alertmanager sends it (payload version 4). */
+export interface AlertIn {
+  status: 'firing' | 'resolved';
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  startsAt: string;
+  endsAt: string;
+  fingerprint: string;
+}
+
+/** What a job carries. Params were rendered from labels and validated when it was queued. */
+export interface JobData {
+  trigger: 'alert' | 'schedule';
+  episode: string;
+  rule: string;
+  alertname: string;
+  fingerprint: string;
+  startsAt: string;
+  params: Record<string, unknown>;
+  target: string;
+  /** Real runs so far + 1. */
+  attempt: number;
+  /** Continuations so far (deferrals and retries), for their ids. */
+  seq: number;
+}
+
+export type Outcome = 'fixed' | 'not_fixed' | 'failed' | 'skipped' | 'deferred' | 'dry_run';
+
+export type AlertResult = 'queued' | 'duplicate' | 'unmatched' | 'cancelled' | 'resolved' | 'invalid_params';
+
+interface EngineDeps {
+  config: Config;
+  state: StateDb;
+  rules: readonly Rule[];
+  ctx: ActionContext;
+  log: Logger;
+  metrics: RemediationMetrics;
+  annotator: Annotator | undefined;
+}
+
+const ACTION_TIMEOUT_S = 15 * 60;
+/** Completed jobs are kept this long: the horizon over which a repeat is recognised. */
+const DEDUPE_HORIZON_S = 30 * 86_400;
+
+/**
+ * Alert → durable job → checks → plan → run → verify → log. Jobs live in pg-boss on the
+ * state database; their ids are derived from (rule, fingerprint, startsAt), so every replica
+ * and every repeat of a notification names the same job and it is stored, and run, once.
+ */
+export class Engine {
+  readonly boss: PgBoss;
+  private readonly d: EngineDeps;
+  private readonly replica: string;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly running = new Map<string, AbortController>();
+
+  constructor(d: EngineDeps) {
+    this.d = d;
+    this.replica = d.config.remediation.replicaName;
+    this.boss = new PgBoss({ ...d.state.boss, schema: 'housekeeper_queue', supervise: true, schedule: false });
+    this.boss.on('error', (err: unknown) => d.log.error({ err }, 'queue error'));
+  }
+
+  /** Starts the queue. Workers start separately (startWorkers), after the HTTP server. */
+  async start(): Promise<void> {
+    await this.boss.start();
+    await this.boss.createQueue(QUEUE, {
+      policy: 'standard',
+      // One retry, only for a replica that died mid-job (the job expires and comes back);
+      // our own retries are continuation jobs, so they can be named and cancelled.
+      retryLimit: 1,
+      retryDelay: 5,
+      expireInSeconds: ACTION_TIMEOUT_S,
+      retentionSeconds: Math.ceil(this.d.config.remediation.jobTtlMs / 1000),
+      deleteAfterSeconds: DEDUPE_HORIZON_S,
+    });
+  }
+
+  async startWorkers(): Promise<void> {
+    await this.boss.work<JobData>(
+      QUEUE,
+      {
+        localConcurrency: this.d.config.remediation.concurrency,
+        // One action at a time per target, across every replica.
+        groupConcurrency: 1,
+        pollingIntervalSeconds: 0.5,
+      },
+      async (jobs: Job<JobData>[]) => {
+        for (const job of jobs) await this.handle(job);
+      },
+    );
+    const refresh = (): void => void this.refreshGauges().catch((err: unknown) => this.d.log.debug({ err }, 'gauge refresh failed'));
+    refresh();
+    this.timer = setInterval(refresh, 5_000);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    for (const c of this.running.values()) c.abort(new Error('shutting down'));
+    await this.boss.stop({ graceful: true, timeout: 10_000 });
+  }
+
+  rulesFor(labels: Record<string, string>): Rule[] {
+    return this.d.rules.filter((r) => ruleMatches(r, labels));
+  }
+
+  /** Stores the jobs for one firing alert, once per matching rule. Throws if it could not. */
+  async accept(alert: AlertIn): Promise<AlertResult[]> {
+    const rules = this.rulesFor(alert.labels);
+    if (rules.length === 0) return ['unmatched'];
+    const results: AlertResult[] = [];
+    for (const rule of rules) {
+      if (alert.status === 'resolved') {
+        results.push(...(await this.resolve(alert)));
+        break;
+      }
+      results.push(await this.enqueue(rule, alert));
+    }
+    return results;
+  }
+
+  private async enqueue(rule: Rule, alert: AlertIn): Promise<AlertResult> {
+    let params: Record<string, unknown>;
+    try {
+      params = paramsFor(rule, alert.labels);
+    } catch (err) {
+      // A label value that does not fit the action's schema never reaches the action.
+      await this.record({
+        trigger: 'alert', rule, target: '', alert, params: undefined, outcome: 'skipped',
+        reason: `invalid params: ${(err as Error).message}`, episode: undefined, jobId: undefined, attempt: 0,
+      });
+      return 'invalid_params';
+    }
+    const startsAt = new Date(alert.startsAt);
+    const episode = uuidFor(`${rule.name}\u0000${alert.fingerprint}\u0000${startsAt.toISOString()}`);
+    const target = rule.action.targetKey(params as never);
+    const data: JobData = {
+      trigger: 'alert', episode, rule: rule.name, alertname: alert.labels['alertname'] ?? '', fingerprint: alert.fingerprint,
+      startsAt: startsAt.toISOString(), params, target, attempt: 1, seq: 0,
+    };
+    const id = await this.boss.send(QUEUE, data, {
+      id: episode,
+      startAfter: new Date(Date.now() + rule.delayMs),
+      group: { id: target },
+      retentionSeconds: Math.ceil((rule.delayMs + this.d.config.remediation.jobTtlMs) / 1000),
+    });
+    await this.d.state.query(sql.INSERT_EPISODE, [episode, rule.name, data.alertname, alert.fingerprint, startsAt, target, JSON.stringify(alert.labels)]);
+    return id === null ? 'duplicate' : 'queued';
+  }
+
+  /** A resolved alert cancels its jobs that have not started. Returns one result per rule. */
+  async resolve(alert: AlertIn): Promise<AlertResult[]> {
+    const rows = await this.d.state.query<{ episode: string; current_job: string; rule: string }>(sql.RESOLVE_EPISODES, [
+      alert.fingerprint,
+      new Date(alert.startsAt),
+    ]);
+    for (const r of rows) {
+      await this.boss.cancel(QUEUE, r.current_job).catch((err: unknown) => this.d.log.debug({ err }, 'cancel: job not cancellable'));
+      this.running.get(r.current_job)?.abort(new Error('alert resolved'));
+    }
+    return rows.length > 0 ? rows.map(() => 'cancelled' as const) : ['resolved'];
+  }
+
+  /** Runs one job: every check first, then plan, run, verify, and the record of it. */
+  async handle(job: Job<JobData>): Promise<void> {
+    const data = job.data;
+    const rule = this.d.rules.find((r) => r.name === data.rule);
+    if (!rule) {
+      this.d.log.warn({ rule: data.rule }, 'job for a rule that no longer exists; dropped');
+      return;
+    }
+    const base = { trigger: data.trigger, rule, target: data.target, params: data.params, episode: data.episode, jobId: job.id, attempt: data.attempt, alert: data };
+
+    // A replica died while running this job: say so, then run it again if that is safe.
+    const orphans = await this.d.state.query<{ id: string }>(sql.RUNNING_FOR_JOB, [job.id]);
+    for (const o of orphans) {
+      await this.d.state.query(sql.FINISH_LOG, [o.id, 'failed', 'interrupted', 'the replica running it stopped', null]);
+    }
+    if (orphans.length > 0 && !rule.action.idempotent) {
+      await this.record({ ...base, outcome: 'skipped', reason: 'interrupted run of a non-idempotent action is not repeated' });
+      return;
+    }
+
+    if (data.trigger === 'alert') {
+      const [ep] = await this.d.state.query<{ status: string }>(sql.GET_EPISODE, [data.episode]);
+      if (ep?.status === 'resolved') {
+        await this.record({ ...base, outcome: 'skipped', reason: 'alert resolved before the job ran' });
+        return;
+      }
+    }
+
+    const circuit = this.d.config.remediation.circuit;
+    await this.d.state.query(sql.CIRCUIT_HALF_OPEN, [rule.name, circuit.failures, circuit.resetAfterMs / 1000]);
+    const [c] = await this.d.state.query<{ open: boolean }>(sql.GET_CIRCUIT, [rule.name]);
+    if (c?.open) {
+      await this.record({ ...base, outcome: 'skipped', reason: 'circuit open: repeated failures; a human must look' });
+      return;
+    }
+
+    const now = new Date();
+    if (rule.windows.length > 0 && !inAnyWindow(rule.windows, now)) {
+      if (rule.outsideWindow === 'skip') {
+        await this.record({ ...base, outcome: 'skipped', reason: 'outside its maintenance windows' });
+        return;
+      }
+      const next = nextWindowStart(rule.windows, now);
+      if (!next) {
+        await this.record({ ...base, outcome: 'skipped', reason: 'no maintenance window in the next 8 days' });
+        return;
+      }
+      await this.continueAt(job, data, rule, next, 'deferred', `outside its maintenance windows; waits for ${next.toISOString()}`, false);
+      return;
+    }
+
+    const [last] = await this.d.state.query<{ at: Date | null }>(sql.LAST_RUN, [rule.name, data.target]);
+    if (last?.at && now.getTime() - new Date(last.at).getTime() < rule.cooldownMs && data.seq === 0) {
+      const until = new Date(new Date(last.at).getTime() + rule.cooldownMs);
+      await this.continueAt(job, data, rule, until, 'deferred', `cooldown of ${rule.name} on ${data.target} until ${until.toISOString()}`, false);
+      return;
+    }
+
+    const budget = this.d.config.remediation.budget;
+    const dryRun = this.d.config.remediation.dryRun || rule.dryRun;
+    if (!dryRun) {
+      const [b] = await this.d.state.query<{ n: number; oldest: Date | null }>(sql.RUNS_SINCE, [new Date(now.getTime() - budget.perMs)]);
+      if (b && b.n >= budget.maxActions) {
+        const until = new Date(new Date(b.oldest ?? now).getTime() + budget.perMs);
+        await this.continueAt(job, data, rule, until, 'deferred', `global budget of ${budget.maxActions} actions per ${budget.perMs / 1000}s spent; waits until ${until.toISOString()}`, false);
+        return;
+      }
+    }
+
+    const action = rule.action;
+    let plan;
+    try {
+      plan = await action.plan(this.d.ctx, data.params as never);
+    } catch (err) {
+      await this.finishFailure(job, data, rule, base, undefined, err, 0);
+      return;
+    }
+    if (dryRun) {
+      await this.record({ ...base, plan, outcome: 'dry_run', reason: `dry run: ${plan.summary}` });
+      return;
+    }
+    if (plan.nothingToDo) {
+      await this.record({ ...base, plan, outcome: 'skipped', reason: `nothing to do: ${plan.summary}` });
+      return;
+    }
+
+    const started = performance.now();
+    const logId = await this.record({ ...base, plan, outcome: 'running' });
+    const controller = new AbortController();
+    this.running.set(job.id, controller);
+    const timeout = setTimeout(() => controller.abort(new Error(`action timed out after ${ACTION_TIMEOUT_S}s`)), ACTION_TIMEOUT_S * 1000 - 5_000);
+    try {
+      const result = await action.run(this.d.ctx, data.params as never, controller.signal);
+      const verdict = await action.verify(this.d.ctx, data.params as never);
+      const ms = performance.now() - started;
+      const outcome: Outcome = verdict.fixed ? 'fixed' : 'not_fixed';
+      await this.d.state.query(sql.FINISH_LOG, [logId, outcome, `${result.summary}; verify: ${verdict.detail}`, null, ms]);
+      this.count(rule, outcome, ms);
+      if (verdict.fixed) {
+        await this.d.state.query(sql.CIRCUIT_SUCCESS, [rule.name]);
+      } else {
+        await this.failure(rule, `not fixed: ${verdict.detail}`);
+        await this.retry(job, data, rule, rule.cooldownMs, `not fixed: ${verdict.detail}`);
+      }
+      await this.annotate(rule, data, outcome, `${result.summary}; ${verdict.detail}`);
+    } catch (err) {
+      await this.finishFailure(job, data, rule, base, logId, err, performance.now() - started);
+    } finally {
+      clearTimeout(timeout);
+      this.running.delete(job.id);
+    }
+  }
+
+  private async finishFailure(job: Job<JobData>, data: JobData, rule: Rule, base: Omit<RecordInput, 'outcome'>, logId: string | undefined, err: unknown, ms: number): Promise<void> {
+    const message = err instanceof Error ? err.message : String(err);
+    if (logId !== undefined) await this.d.state.query(sql.FINISH_LOG, [logId, 'failed', null, message, ms]);
+    else await this.record({ ...base, outcome: 'failed', error: message });
+    if (logId !== undefined) this.count(rule, 'failed', ms);
+    await this.failure(rule, `failed: ${message}`);
+    await this.retry(job, data, rule, Math.min(rule.cooldownMs, 30_000 * 2 ** (data.attempt - 1)), `failed: ${message}`);
+    await this.annotate(rule, data, 'failed', message);
+  }
+
+  private async failure(rule: Rule, reason: string): Promise<void> {
+    const [c] = await this.d.state.query<{ consecutive_failures: number; open: boolean }>(sql.CIRCUIT_FAILURE, [
+      rule.name,
+      this.d.config.remediation.circuit.failures,
+      reason,
+    ]);
+    if (c?.open) {
+      this.d.log.error({ rule: rule.name, failures: c.consecutive_failures, reason }, 'circuit open: rule stops acting; page a human');
+      this.d.metrics.circuitOpen.set({ rule: rule.name }, 1);
+    }
+  }
+
+  /** Another attempt later, unless attempts are spent or the circuit opened. */
+  private async retry(job: Job<JobData>, data: JobData, rule: Rule, afterMs: number, why: string): Promise<void> {
+    const [c] = await this.d.state.query<{ open: boolean }>(sql.GET_CIRCUIT, [rule.name]);
+    if (data.attempt >= rule.maxAttempts || c?.open) return;
+    await this.continueAt(job, { ...data, attempt: data.attempt + 1 }, rule, new Date(Date.now() + afterMs), undefined, why, true);
+  }
+
+  /**
+   * Schedules the continuation of this episode as a new job with a derived id, so a repeat of
+   * this handler (after a crash) cannot schedule it twice, and resolve can cancel it.
+   */
+  private async continueAt(job: Job<JobData>, data: JobData, rule: Rule, at: Date, outcome: Outcome | undefined, reason: string, isRetry: boolean): Promise<void> {
+    const next: JobData = { ...data, seq: data.seq + 1 };
+    const id = uuidFor(`${data.episode}\u0000${next.seq}`);
+    await this.boss.send(QUEUE, next, {
+      id,
+      startAfter: at,
+      group: { id: data.target },
+      retentionSeconds: Math.ceil((at.getTime() - Date.now() + this.d.config.remediation.jobTtlMs) / 1000),
+    });
+    if (data.trigger === 'alert') await this.d.state.query(sql.SET_CURRENT_JOB, [data.episode, id]);
+    if (outcome) {
+      await this.record({ trigger: data.trigger, rule, target: data.target, params: data.params, episode: data.episode, jobId: job.id, attempt: data.attempt, alert: data, outcome, reason });
+    }
+    this.d.log.info({ rule: rule.name, target: data.target, at: at.toISOString(), retry: isRetry }, reason);
+  }
+
+  private count(rule: Rule, outcome: Outcome, ms: number): void {
+    this.d.metrics.remediations.inc({ rule: rule.name, action: rule.action.name, outcome });
+    if (ms > 0) this.d.metrics.duration.observe({ rule: rule.name, action: rule.action.name }, ms / 1000);
+  }
+
+  /** Writes one log row; returns its id. Counts it unless it is the start of a run. */
+  async record(r: RecordInput): Promise<string> {
+    const alert = r.alert;
+    const labels = alert && 'labels' in alert ? alert.labels : undefined;
+    const [row] = await this.d.state.query<{ id: string }>(sql.INSERT_LOG, [
+      r.trigger,
+      r.rule.name,
+      r.rule.action.name,
+      r.target,
+      alert ? ('alertname' in alert ? alert.alertname : labels?.['alertname'] ?? null) : null,
+      alert?.fingerprint ?? null,
+      alert ? new Date(alert.startsAt) : null,
+      r.episode ?? null,
+      r.jobId ?? null,
+      r.attempt,
+      r.params === undefined ? null : JSON.stringify(r.params),
+      r.plan === undefined ? null : JSON.stringify(r.plan),
+      r.outcome,
+      r.reason ?? null,
+      r.error ?? null,
+      null,
+      this.replica,
+      r.outcome === 'dry_run',
+    ]);
+    if (r.outcome !== 'running') {
+      this.count(r.rule, r.outcome, 0);
+      this.d.log.info({ rule: r.rule.name, action: r.rule.action.name, target: r.target, outcome: r.outcome, reason: r.reason, error: r.error }, 'remediation');
+    }
+    return String(row?.id);
+  }
+
+  private async annotate(rule: Rule, data: JobData, outcome: Outcome, text: string): Promise<void> {
+    if (!this.d.annotator) return;
+    await this.d.annotator.post({
+      text: `${rule.action.name} on ${data.target} (${rule.name}): ${outcome} — ${text}`,
+      tags: [`rule:${rule.name}`, `action:${rule.action.name}`, `outcome:${outcome}`, `target:${data.target}`],
+    });
+  }
+
+  private async refreshGauges(): Promise<void> {
+    const [stats] = await this.boss.getQueueStats(QUEUE);
+    if (stats) {
+      this.d.metrics.queue.set({ state: 'queued' }, stats.readyCount);
+      this.d.metrics.queue.set({ state: 'deferred' }, stats.deferredCount);
+      this.d.metrics.queue.set({ state: 'active' }, stats.activeCount);
+    }
+    const circuits = await this.d.state.query<{ rule: string; open: boolean }>(sql.ALL_CIRCUITS);
+    for (const r of this.d.rules) this.d.metrics.circuitOpen.set({ rule: r.name }, circuits.find((c) => c.rule === r.name)?.open ? 1 : 0);
+  }
+}
+
+export interface RecordInput {
+  trigger: 'alert' | 'schedule';
+  rule: Rule;
+  target: string;
+  params: Record<string, unknown> | undefined;
+  episode: string | undefined;
+  jobId: string | undefined;
+  attempt: number;
+  alert: AlertIn | JobData | undefined;
+  outcome: Outcome | 'running';
+  plan?: unknown;
+  reason?: string;
+  error?: string;
+}
+
+/** The next minute at which any of the windows is open, within 8 days; undefined if none. */
+export function nextWindowStart(windows: readonly Window[], from: Date): Date | undefined {
+  const start = Math.ceil(from.getTime() / 60_000) * 60_000;
+  for (let t = start; t < start + 8 * 86_400_000; t += 60_000) {
+    const d = new Date(t);
+    if (inAnyWindow(windows, d)) return d;
+  }
+  return undefined;
+}
+
+export type { AnyAction };

@@ -1,0 +1,296 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { startPostgres, type PgServer } from './harness/postgres.ts';
+import type { AnyAction } from '../src/actions/action.ts';
+import { value } from './helpers/service.ts';
+import {
+  countingAction,
+  notification,
+  prepareCountingDb,
+  rulesDir,
+  startInstance,
+  TOKEN,
+  until,
+  type Instance,
+} from './helpers/remediation.ts';
+
+// The webhook and the engine against a real Postgres state database, with an action whose
+// every run is a row in a real table, so "ran once" is counted, not assumed.
+
+let pgs: PgServer;
+let admin: pg.Pool;
+let action: AnyAction;
+let dbCounter = 0;
+const open: Instance[] = [];
+
+before(async () => {
+  pgs = await startPostgres();
+  admin = new pg.Pool({ connectionString: pgs.url({ db: 'app' }), max: 3 });
+  await prepareCountingDb(pgs.url({ db: 'app' }));
+  action = countingAction(pgs.url({ db: 'app' }));
+});
+
+after(async () => {
+  for (const i of open) await i.close().catch(() => {});
+  await admin?.end();
+  await pgs?.destroy();
+});
+
+/** A fresh state database per test, so queues and logs do not mix. */
+async function stateDb(): Promise<string> {
+  const name = `state_${++dbCounter}`;
+  await admin.query(`CREATE DATABASE ${name}`);
+  return pgs.url({ db: name });
+}
+
+const RULES = `
+rules:
+  - name: count-it
+    matchers: ['alertname="TestAlert"', 'severity=~"warning|critical"']
+    action: test-count
+    params: { target: "{{ $labels.target }}" }
+    cooldown: 1h
+    max_attempts: 1
+`;
+
+async function instance(stateUrl: string, rules = RULES, extra = '', name = 'r1', remediationExtra = ''): Promise<Instance> {
+  const i = await startInstance(
+    `
+state: { url: "${stateUrl}" }
+remediation:
+  rules_dir: ${rulesDir(rules)}
+  replica_name: ${name}
+  ${remediationExtra}
+${extra}
+`,
+    [action],
+  );
+  open.push(i);
+  return i;
+}
+
+async function runs(target: string): Promise<number> {
+  return (await admin.query<{ n: number }>('SELECT count(*)::int AS n FROM runs WHERE target = $1', [target])).rows[0]?.n ?? 0;
+}
+
+async function log(i: Instance, query = ''): Promise<Array<Record<string, unknown>>> {
+  const r = await fetch(`${i.url}/api/remediations${query}`, { headers: { authorization: `Bearer ${TOKEN}` } });
+  assert.equal(r.status, 200);
+  return ((await r.json()) as { items: Array<Record<string, unknown>> }).items;
+}
+
+test('auth: none and wrong are 401, the bearer token is accepted', async () => {
+  const i = await instance(await stateDb());
+  const body = notification([{ labels: { alertname: 'Other', target: 'x' } }]);
+  assert.equal((await i.post(body, {})).status, 401);
+  assert.equal((await i.post(body, { authorization: 'Bearer wrong-token-wrong-token' })).status, 401);
+  assert.equal((await i.post(body, { authorization: `Basic ${Buffer.from('a:b').toString('base64')}` })).status, 401);
+  const ok = await i.post(body);
+  assert.equal(ok.status, 202);
+  const api = await fetch(`${i.url}/api/remediations`);
+  assert.equal(api.status, 401, 'the log is protected like the webhook');
+  const m = await (await fetch(`${i.url}/metrics`)).text();
+  assert.equal(value(m, 'housekeeper_webhook_notifications_total', { result: 'unauthorized' }), 3, 'the webhook's three refusals');
+});
+
+test('basic auth as an option', async () => {
+  const url = await stateDb();
+  const i = await startInstance(
+    `
+state: { url: "${url}" }
+webhook: { basic_auth: { username: am, password: "s3cret-basic-pass" } }
+remediation: { rules_dir: ${rulesDir(RULES)} }
+`,
+    [action],
+    {},
+  );
+  open.push(i);
+  const body = notification([{ labels: { alertname: 'Other' } }]);
+  assert.equal((await i.post(body, { authorization: `Basic ${Buffer.from('am:s3cret-basic-pass').toString('base64')}` })).status, 202);
+  assert.equal((await i.post(body, { authorization: `Basic ${Buffer.from('am:nope').toString('base64')}` })).status, 401);
+});
+
+test('malformed, invalid and oversized bodies are 4xx naming the problem', async () => {
+  const i = await instance(await stateDb(), RULES, 'webhook: { max_body: 2048 }');
+  const bad = await i.post('{"version": "4", ');
+  assert.equal(bad.status, 400);
+  const noAlerts = await i.post({ ...notification([]), alerts: undefined });
+  assert.equal(noAlerts.status, 400);
+  assert.match(String(noAlerts.json['error']), /alerts/);
+  const badStatus = notification([{ labels: { alertname: 'TestAlert' } }]);
+  (badStatus['alerts'] as Array<Record<string, unknown>>)[0]!['status'] = 'burning';
+  const r = await i.post(badStatus);
+  assert.equal(r.status, 400);
+  assert.match(String(r.json['error']), /alerts\/0\/status/);
+  const v3 = await i.post({ ...notification([]), version: '3' });
+  assert.equal(v3.status, 400);
+  assert.match(String(v3.json['error']), /version/);
+  const badTime = notification([{ labels: { alertname: 'TestAlert' }, startsAt: 'yesterday' }]);
+  assert.match(String((await i.post(badTime)).json['error']), /alerts\[0\]\.startsAt/);
+  const big = notification(Array.from({ length: 40 }, (_, k) => ({ labels: { alertname: 'TestAlert', k: String(k) } })));
+  assert.equal((await i.post(big)).status, 413);
+});
+
+test('each alert by its own status: a resolved alert in a firing group never acts', async () => {
+  const i = await instance(await stateDb());
+  const r = await i.post(
+    notification([
+      { status: 'resolved', labels: { alertname: 'TestAlert', severity: 'warning', target: 'res-a' } },
+      { status: 'firing', labels: { alertname: 'TestAlert', severity: 'warning', target: 'fire-a' } },
+      { status: 'firing', labels: { alertname: 'TestAlert', severity: 'info', target: 'unmatched-a' } },
+    ], 'firing'),
+  );
+  assert.equal(r.status, 202);
+  assert.deepEqual(r.json['results'], { resolved: 1, queued: 1, unmatched: 1 });
+  await until('fire-a ran', async () => (await runs('fire-a')) === 1);
+  const items = await log(i, '?rule=count-it');
+  assert.equal(items.find((x) => x['target'] === 'test:fire-a')?.['outcome'], 'fixed');
+  assert.equal(await runs('res-a'), 0);
+  assert.equal(await runs('unmatched-a'), 0);
+});
+
+test('3 replicas sharing the state, each delivered the notification twice at once: the action runs once', async () => {
+  const url = await stateDb();
+  const replicas = [await instance(url, RULES, '', 'a'), await instance(url, RULES, '', 'b'), await instance(url, RULES, '', 'c')];
+  const body = notification([{ labels: { alertname: 'TestAlert', severity: 'critical', target: 'dedupe' } }]);
+  const answers = await Promise.all(replicas.flatMap((r) => [r.post(body), r.post(body)]));
+  assert.deepEqual(answers.map((a) => a.status), [202, 202, 202, 202, 202, 202]);
+  const queued = answers.filter((a) => (a.json['results'] as Record<string, number>)['queued'] === 1).length;
+  assert.equal(queued, 1, 'exactly one delivery stored the job; the others were duplicates');
+  await until('the run', async () => (await runs('dedupe')) >= 1);
+  // Repeats after the run (Alertmanager's repeat_interval) are still the same episode.
+  await replicas[1]!.post(body);
+  await until('the log entry', async () => (await log(replicas[0]!, '?target=test:dedupe&outcome=fixed')).length === 1);
+  await new Promise((r) => setTimeout(r, 2_000));
+  assert.equal(await runs('dedupe'), 1);
+  const entries = await log(replicas[2]!, '?target=test:dedupe');
+  assert.equal(entries.length, 1);
+  assert.ok(['a', 'b', 'c'].includes(String(entries[0]?.['replica'])));
+  assert.equal(entries[0]?.['fingerprint'], (body['alerts'] as Array<{ fingerprint: string }>)[0]?.fingerprint);
+});
+
+test('cooldown per rule and target: a new episode soon after a run waits', async () => {
+  const i = await instance(await stateDb());
+  await i.post(notification([{ labels: { alertname: 'TestAlert', severity: 'warning', target: 'cool' }, startsAt: '2026-11-28T10:00:00Z' }]));
+  await until('first run', async () => (await runs('cool')) === 1);
+  await i.post(notification([{ labels: { alertname: 'TestAlert', severity: 'warning', target: 'cool' }, startsAt: '2026-11-28T11:00:00Z' }]));
+  const deferred = await until('deferral', async () => (await log(i, '?target=test:cool&outcome=deferred'))[0]);
+  assert.match(String(deferred['reason']), /cooldown of count-it on test:cool/);
+  assert.equal(await runs('cool'), 1);
+});
+
+test('the global budget defers actions past it', async () => {
+  const j = await instance(await stateDb(), RULES, '', 'r1', 'budget: { max_actions: 2, per: 1h }');
+  await j.post(notification(['b1', 'b2', 'b3'].map((t) => ({ labels: { alertname: 'TestAlert', severity: 'warning', target: t } }))));
+  await until('two runs', async () => (await runs('b1')) + (await runs('b2')) + (await runs('b3')) === 2);
+  const deferred = await until('a deferral', async () => (await log(j, '?outcome=deferred'))[0]);
+  assert.match(String(deferred['reason']), /global budget of 2 actions/);
+  await new Promise((r) => setTimeout(r, 1_500));
+  assert.equal((await runs('b1')) + (await runs('b2')) + (await runs('b3')), 2);
+});
+
+test('delay: an alert resolved before its delay is up never acts; its job is cancelled', async () => {
+  const rules = RULES.replace('cooldown: 1h', 'cooldown: 1h\n    delay: 3s');
+  const i = await instance(await stateDb(), rules);
+  const alert = { labels: { alertname: 'TestAlert', severity: 'warning', target: 'delayed' }, startsAt: '2026-11-28T09:00:00Z' };
+  assert.deepEqual((await i.post(notification([alert]))).json['results'], { queued: 1 });
+  assert.deepEqual((await i.post(notification([{ ...alert, status: 'resolved' }], 'resolved'))).json['results'], { cancelled: 1 });
+  await new Promise((r) => setTimeout(r, 4_500));
+  assert.equal(await runs('delayed'), 0);
+  // Still firing after the delay: it runs.
+  const other = { labels: { alertname: 'TestAlert', severity: 'warning', target: 'delayed-2' } };
+  await i.post(notification([other]));
+  await until('delayed run', async () => (await runs('delayed-2')) === 1);
+});
+
+test('unfixed outcomes open the rule\'s circuit; then it stops acting and says so', async () => {
+  await admin.query(`INSERT INTO verdicts VALUES ('broken', false) ON CONFLICT (target) DO UPDATE SET fixed = false`);
+  const rules = RULES.replace('cooldown: 1h', 'cooldown: 0s');
+  const j = await instance(await stateDb(), rules, '', 'r1', 'circuit: { failures: 2, reset_after: 6h }');
+  for (const [n, at] of ['2026-11-28T01:00:00Z', '2026-11-28T02:00:00Z'].entries()) {
+    await j.post(notification([{ labels: { alertname: 'TestAlert', severity: 'warning', target: 'broken' }, startsAt: at }]));
+    await until(`run ${n + 1}`, async () => (await log(j, '?target=test:broken&outcome=not_fixed')).length === n + 1);
+  }
+  await j.post(notification([{ labels: { alertname: 'TestAlert', severity: 'warning', target: 'broken' }, startsAt: '2026-11-28T03:00:00Z' }]));
+  const skipped = await until('circuit skip', async () => (await log(j, '?target=test:broken&outcome=skipped'))[0]);
+  assert.match(String(skipped['reason']), /circuit open/);
+  assert.equal(await runs('broken'), 2);
+  const m = await until('circuit metric', async () => {
+    const body = await (await fetch(`${j.url}/metrics`)).text();
+    return value(body, 'housekeeper_remediation_circuit_open', { rule: 'count-it' }) === 1 ? body : undefined;
+  });
+  assert.equal(value(m, 'housekeeper_remediations_total', { rule: 'count-it', action: 'test-count', outcome: 'not_fixed' }), 2);
+  assert.ok(j.lines.some((l) => l.includes('circuit open')));
+});
+
+test('dry run records the plan and does nothing', async () => {
+  const rules = RULES.replace('max_attempts: 1', 'max_attempts: 1\n    dry_run: true');
+  const i = await instance(await stateDb(), rules);
+  await i.post(notification([{ labels: { alertname: 'TestAlert', severity: 'warning', target: 'dry' } }]));
+  const entry = await until('dry-run entry', async () => (await log(i, '?outcome=dry_run'))[0]);
+  assert.equal((entry['plan'] as { summary: string }).summary, 'count a run on dry');
+  assert.equal(entry['dry_run'], true);
+  assert.equal(await runs('dry'), 0);
+});
+
+test('restart with jobs queued: nothing lost, nothing run twice', async () => {
+  const url = await stateDb();
+  const rules = RULES.replace('cooldown: 1h', 'cooldown: 1h\n    delay: 2s');
+  const first = await instance(url, rules, '', 'first');
+  await first.post(notification([{ labels: { alertname: 'TestAlert', severity: 'warning', target: 'restart' } }]));
+  await first.close();
+  open.splice(open.indexOf(first), 1);
+  assert.equal(await runs('restart'), 0, 'the job was still waiting when the replica stopped');
+  const second = await instance(url, rules, '', 'second');
+  await until('run after restart', async () => (await runs('restart')) === 1);
+  await new Promise((r) => setTimeout(r, 1_500));
+  assert.equal(await runs('restart'), 1);
+  assert.equal((await log(second, '?target=test:restart'))[0]?.['replica'], 'second');
+});
+
+test('a label value carrying SQL or shell text never reaches the action', async () => {
+  const i = await instance(await stateDb());
+  const evil = "x'; DROP TABLE runs; --";
+  const r = await i.post(notification([{ labels: { alertname: 'TestAlert', severity: 'warning', target: evil } }, { labels: { alertname: 'TestAlert', severity: 'warning', target: '$(touch /tmp/pwned)' } }]));
+  assert.equal(r.status, 202);
+  assert.deepEqual(r.json['results'], { invalid_params: 2 });
+  const skipped = await log(i, '?outcome=skipped');
+  assert.equal(skipped.length, 2);
+  assert.match(String(skipped[0]?.['reason']), /invalid params: params\.target/);
+  assert.equal((await admin.query("SELECT to_regclass('runs') IS NOT NULL AS ok")).rows[0].ok, true);
+});
+
+test('the log API filters and pages', async () => {
+  const i = await instance(await stateDb(), RULES.replace('cooldown: 1h', 'cooldown: 0s'));
+  await i.post(notification(['p1', 'p2', 'p3'].map((t) => ({ labels: { alertname: 'TestAlert', severity: 'warning', target: t } }))));
+  await until('three runs', async () => (await log(i, '?outcome=fixed')).length === 3);
+  const page1 = (await (await fetch(`${i.url}/api/remediations?limit=2`, { headers: { authorization: `Bearer ${TOKEN}` } })).json()) as { items: Array<{ id: number }>; next: string };
+  assert.equal(page1.items.length, 2);
+  assert.match(page1.next, /^before=\d+$/);
+  const page2 = (await (await fetch(`${i.url}/api/remediations?limit=2&${page1.next}`, { headers: { authorization: `Bearer ${TOKEN}` } })).json()) as { items: Array<{ id: number }>; next: string | null };
+  assert.equal(page2.items.length, 1);
+  assert.ok(page2.items[0]!.id < page1.items[1]!.id);
+  assert.equal(page2.next, null);
+  const bad = await fetch(`${i.url}/api/remediations?limit=100000`, { headers: { authorization: `Bearer ${TOKEN}` } });
+  assert.equal(bad.status, 400);
+});
+
+test('without a state database: embedded state on disk survives a restart', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'hk-state-'));
+  const rules = RULES.replace('cooldown: 1h', 'cooldown: 1h\n    delay: 2s');
+  const make = (): Promise<Instance> => startInstance(`
+state: { path: ${dir} }
+remediation: { rules_dir: ${rulesDir(rules)} }
+`, [action]);
+  const a = await make();
+  await a.post(notification([{ labels: { alertname: 'TestAlert', severity: 'warning', target: 'embedded' } }]));
+  await a.close();
+  const b = await make();
+  open.push(b);
+  await until('embedded run', async () => (await runs('embedded')) === 1);
+  assert.equal((await log(b, '?target=test:embedded'))[0]?.['outcome'], 'fixed');
+});
