@@ -94,7 +94,7 @@ test('auth: none and wrong are 401, the bearer token is accepted', async () => {
   const api = await fetch(`${i.url}/api/remediations`);
   assert.equal(api.status, 401, 'the log is protected like the webhook');
   const m = await (await fetch(`${i.url}/metrics`)).text();
-  assert.equal(value(m, 'housekeeper_webhook_notifications_total', { result: 'unauthorized' }), 3, 'the webhook's three refusals');
+  assert.equal(value(m, 'housekeeper_webhook_notifications_total', { result: 'unauthorized' }), 3, 'only the webhook counts refusals');
 });
 
 test('basic auth as an option', async () => {
@@ -293,4 +293,59 @@ remediation: { rules_dir: ${rulesDir(rules)} }
   open.push(b);
   await until('embedded run', async () => (await runs('embedded')) === 1);
   assert.equal((await log(b, '?target=test:embedded'))[0]?.['outcome'], 'fixed');
+});
+
+test('a schedule fires once per scheduled time with two replicas running', async () => {
+  const url = await stateDb();
+  const rules = `
+schedules:
+  - name: every-three-seconds
+    cron: "*/3 * * * * *"
+    timezone: America/Los_Angeles
+    action: test-count
+    params: { target: sched }
+`;
+  const a = await instance(url, rules, '', 'a');
+  const b = await instance(url, rules, '', 'b');
+  const entries = await until('three scheduled runs', async () => {
+    const items = await log(a, '?target=test:sched&outcome=fixed');
+    return items.length >= 3 ? items : undefined;
+  });
+  await a.close();
+  await b.close();
+  open.splice(open.indexOf(a), 1);
+  open.splice(open.indexOf(b), 1);
+  const all = await (async () => {
+    const c = await instance(url, '', '', 'reader');
+    const items = await log(c, '?target=test:sched&limit=500');
+    await c.close();
+    open.splice(open.indexOf(c), 1);
+    return items;
+  })();
+  const ran = all.filter((e) => e['outcome'] === 'fixed');
+  const times = ran.map((e) => String(e['starts_at']));
+  assert.equal(new Set(times).size, times.length, 'no scheduled time ran twice');
+  assert.equal(await runs('sched'), ran.length, 'every run is in the log once');
+  assert.ok(entries.every((e) => e['trigger'] === 'schedule'));
+  for (const t of times) assert.equal(new Date(t).getUTCSeconds() % 3, 0);
+});
+
+test('rules are checked at boot: unknown action, bad matcher, bad param, bad cron name file and field', async () => {
+  const { loadRules } = await import('../src/remediation/rules.ts');
+  const bad = (yaml: string): string => {
+    try {
+      loadRules(rulesDir(yaml), [action]);
+    } catch (err) {
+      return (err as Error).message;
+    }
+    return assert.fail('accepted');
+  };
+  assert.match(bad('rules:\n  - { name: r, matchers: [\'alertname="A"\'], action: nope }\n'), /rules\.yml: rules\[0\] \(r\)\.action: unknown action "nope" \(known: test-count\)/);
+  assert.match(bad('rules:\n  - { name: r, matchers: [\'alertname=~"("\'], action: test-count, params: { target: x } }\n'), /rules\[0\] \(r\)\.matchers\[0\]: bad regular expression/);
+  assert.match(bad('rules:\n  - { name: r, matchers: [\'severity="x"\'], action: test-count, params: { target: x } }\n'), /needs an alertname matcher/);
+  assert.match(bad('rules:\n  - { name: r, matchers: [\'alertname="A"\'], action: test-count, params: { target: "bad target!" } }\n'), /rules\[0\] \(r\)\.params\.target: Expected string to match/);
+  assert.match(bad('rules:\n  - { name: r, matchers: [\'alertname="A"\'], action: test-count, params: { target: "{{ .Labels.x }}" } }\n'), /only template form is \{\{ \$labels\.NAME \}\}/);
+  assert.match(bad('schedules:\n  - { name: s, cron: "every day", action: test-count, params: { target: x } }\n'), /schedules\[0\] \(s\)\.cron: bad cron expression/);
+  assert.match(bad('rules:\n  - { name: r, matchers: [\'alertname="A"\'], action: test-count, params: { target: x }, delya: 2m }\n'), /rules\.yml: rules\[0\]\.delya \(line 2\): unknown key "delya"/);
+  assert.match(bad('rules:\n  - { name: r, matchers: [\'alertname="A"\'], action: test-count, params: { target: x }, windows: [{ days: [sun], start: "25:00", end: "05:00", timezone: America/Los_Angeles }] }\n'), /windows\[0\]: "25:00" is not a time of day/);
 });

@@ -53,6 +53,8 @@ interface EngineDeps {
 }
 
 const ACTION_TIMEOUT_S = 15 * 60;
+/** A replica (re)starting up to this long after a scheduled time still enqueues that run. */
+const SCHEDULE_CATCH_UP_MS = 10 * 60_000;
 /** Completed jobs are kept this long: the horizon over which a repeat is recognised. */
 const DEDUPE_HORIZON_S = 30 * 86_400;
 
@@ -66,6 +68,10 @@ export class Engine {
   private readonly d: EngineDeps;
   private readonly replica: string;
   private timer: NodeJS.Timeout | undefined;
+  private scheduleTimer: NodeJS.Timeout | undefined;
+  /** Schedules are due in (lastTick, now]; a restart looks back SCHEDULE_CATCH_UP_MS. */
+  private lastTick = new Date(Date.now() - SCHEDULE_CATCH_UP_MS);
+  private firstTick = true;
   private readonly running = new Map<string, AbortController>();
 
   constructor(d: EngineDeps) {
@@ -103,6 +109,10 @@ export class Engine {
         for (const job of jobs) await this.handle(job);
       },
     );
+    const tick = (): void => void this.scheduleTick().catch((err: unknown) => this.d.log.warn({ err }, 'schedule tick failed; retried next tick'));
+    tick();
+    this.scheduleTimer = setInterval(tick, 5_000);
+    this.scheduleTimer.unref();
     const refresh = (): void => void this.refreshGauges().catch((err: unknown) => this.d.log.debug({ err }, 'gauge refresh failed'));
     refresh();
     this.timer = setInterval(refresh, 5_000);
@@ -111,6 +121,7 @@ export class Engine {
 
   async stop(): Promise<void> {
     clearInterval(this.timer);
+    clearInterval(this.scheduleTimer);
     for (const c of this.running.values()) c.abort(new Error('shutting down'));
     await this.boss.stop({ graceful: true, timeout: 10_000 });
   }
@@ -176,6 +187,42 @@ export class Engine {
     return rows.length > 0 ? rows.map(() => 'cancelled' as const) : ['resolved'];
   }
 
+  /**
+   * Enqueues every scheduled run due since the last tick. Each run's job id is derived from
+   * (schedule, scheduled time), so however many replicas tick, and however often one restarts
+   * around that time, each scheduled time runs once.
+   */
+  async scheduleTick(now = new Date()): Promise<number> {
+    const from = this.lastTick;
+    let sent = 0;
+    for (const rule of this.d.rules) {
+      if (rule.kind !== 'schedule' || !rule.cron) continue;
+      let due: Date[] = [];
+      for (let t = rule.cron.next(from); t !== null && t <= now && due.length < 1000; t = rule.cron.next(t)) due.push(t);
+      // After a (re)start, only the latest run missed while no replica ticked is caught up.
+      if (this.firstTick) due = due.slice(-1);
+      for (const t of due) {
+        const id = uuidFor(`schedule\u0000${rule.name}\u0000${t.toISOString()}`);
+        const data: JobData = {
+          trigger: 'schedule', episode: id, rule: rule.name, alertname: '', fingerprint: '', startsAt: t.toISOString(),
+          params: rule.params, target: rule.action.targetKey(rule.params as never), attempt: 1, seq: 0,
+        };
+        const created = await this.boss.send(QUEUE, data, {
+          id,
+          group: { id: data.target },
+          retentionSeconds: Math.ceil(this.d.config.remediation.jobTtlMs / 1000),
+        });
+        if (created !== null) {
+          sent++;
+          this.d.log.info({ schedule: rule.name, at: t.toISOString() }, 'scheduled run queued');
+        }
+      }
+    }
+    this.lastTick = now;
+    this.firstTick = false;
+    return sent;
+  }
+
   /** Runs one job: every check first, then plan, run, verify, and the record of it. */
   async handle(job: Job<JobData>): Promise<void> {
     const data = job.data;
@@ -228,7 +275,7 @@ export class Engine {
     }
 
     const [last] = await this.d.state.query<{ at: Date | null }>(sql.LAST_RUN, [rule.name, data.target]);
-    if (last?.at && now.getTime() - new Date(last.at).getTime() < rule.cooldownMs && data.seq === 0) {
+    if (data.trigger === 'alert' && last?.at && now.getTime() - new Date(last.at).getTime() < rule.cooldownMs && data.seq === 0) {
       const until = new Date(new Date(last.at).getTime() + rule.cooldownMs);
       await this.continueAt(job, data, rule, until, 'deferred', `cooldown of ${rule.name} on ${data.target} until ${until.toISOString()}`, false);
       return;
@@ -236,7 +283,8 @@ export class Engine {
 
     const budget = this.d.config.remediation.budget;
     const dryRun = this.d.config.remediation.dryRun || rule.dryRun;
-    if (!dryRun) {
+    // The budget guards against alert storms; the runbook's calendar is not one.
+    if (!dryRun && data.trigger === 'alert') {
       const [b] = await this.d.state.query<{ n: number; oldest: Date | null }>(sql.RUNS_SINCE, [new Date(now.getTime() - budget.perMs)]);
       if (b && b.n >= budget.maxActions) {
         const until = new Date(new Date(b.oldest ?? now).getTime() + budget.perMs);
@@ -352,8 +400,8 @@ export class Engine {
       r.rule.name,
       r.rule.action.name,
       r.target,
-      alert ? ('alertname' in alert ? alert.alertname : labels?.['alertname'] ?? null) : null,
-      alert?.fingerprint ?? null,
+      alert ? ('alertname' in alert ? alert.alertname || null : labels?.['alertname'] ?? null) : null,
+      alert?.fingerprint || null,
       alert ? new Date(alert.startsAt) : null,
       r.episode ?? null,
       r.jobId ?? null,

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { LineCounter, parseDocument } from 'yaml';
+import { Cron } from 'croner';
 import { ConfigError, checkSchema, type Src } from '../config.ts';
 import type { AnyAction } from '../actions/action.ts';
 import { parseDuration } from '../util/duration.ts';
@@ -43,12 +44,38 @@ const RuleSchema = Type.Object(
   { additionalProperties: false },
 );
 
-const RulesFileSchema = Type.Object({ rules: Type.Optional(Type.Array(RuleSchema)) }, { additionalProperties: false });
+// The runbook's calendar: an action on a cron schedule in a timezone, through the same engine.
+const ScheduleSchema = Type.Object(
+  {
+    name: Type.String({ pattern: '^[a-z0-9][a-z0-9-]{0,62}$', description: 'lower-case letters, digits and dashes' }),
+    cron: Type.String({ minLength: 1, description: 'five-field cron expression' }),
+    timezone: Type.Optional(Type.String({ minLength: 1 })),
+    action: Type.String({ minLength: 1 }),
+    params: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+    max_attempts: Type.Optional(Type.Integer({ minimum: 1, maximum: 10 })),
+    windows: Type.Optional(Type.Array(WindowSchema)),
+    outside_window: Type.Optional(Type.Union([Type.Literal('wait'), Type.Literal('skip')])),
+    allow_outside_windows: Type.Optional(Type.Boolean()),
+    dry_run: Type.Optional(Type.Boolean()),
+    enabled: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+);
+
+const RulesFileSchema = Type.Object(
+  { rules: Type.Optional(Type.Array(RuleSchema)), schedules: Type.Optional(Type.Array(ScheduleSchema)) },
+  { additionalProperties: false },
+);
+type RawSchedule = Static<typeof ScheduleSchema>;
 type RawRule = Static<typeof RuleSchema>;
 
 export interface Rule {
   file: string;
+  /** An alert rule (matched against Alertmanager's alerts) or a calendar schedule. */
+  kind: 'alert' | 'schedule';
   name: string;
+  /** For schedules: the cron expression, its timezone, and the next run after an instant. */
+  cron?: { expr: string; timezone: string; next(after: Date): Date | null };
   matchers: Matcher[];
   action: AnyAction;
   /** Params as written; string values may hold {{ $labels.NAME }}. */
@@ -96,7 +123,7 @@ export function paramsFor(rule: Rule, labels: Readonly<Record<string, string>>):
 }
 
 export function ruleMatches(rule: Rule, labels: Readonly<Record<string, string>>): boolean {
-  return matchesAll(rule.matchers, labels);
+  return rule.kind === 'alert' && matchesAll(rule.matchers, labels);
 }
 
 /** Loads every *.yml / *.yaml file in the directory, in name order. */
@@ -131,12 +158,51 @@ export function parseRules(text: string, file: string, actions: readonly AnyActi
   const src: Src = { doc, lines };
   const raw = (doc.toJS() ?? {}) as unknown;
   checkSchema(RulesFileSchema, raw, file, src);
-  const list = (raw as Static<typeof RulesFileSchema>).rules ?? [];
-  return list.filter((r) => r.enabled !== false).map((r) => buildRule(r, file, actions, list.indexOf(r)));
+  const parsed = raw as Static<typeof RulesFileSchema>;
+  const list = parsed.rules ?? [];
+  const schedules = parsed.schedules ?? [];
+  return [
+    ...list.filter((r) => r.enabled !== false).map((r) => buildRule(r, file, actions, list.indexOf(r))),
+    ...schedules.filter((s) => s.enabled !== false).map((s) => buildSchedule(s, file, actions, schedules.indexOf(s))),
+  ];
 }
 
-function buildRule(r: RawRule, file: string, actions: readonly AnyAction[], index: number): Rule {
-  const where = (field: string): string => `rules[${index}] (${r.name}).${field}`;
+function buildSchedule(s: RawSchedule, file: string, actions: readonly AnyAction[], index: number): Rule {
+  const timezone = s.timezone ?? 'UTC';
+  try {
+    checkTimezone(timezone);
+  } catch (err) {
+    throw new ConfigError(file, `schedules[${index}] (${s.name}).timezone`, (err as Error).message);
+  }
+  for (const [k, v] of Object.entries(s.params ?? {})) {
+    if (typeof v === 'string' && v.includes('{{')) {
+      throw new ConfigError(file, `schedules[${index}] (${s.name}).params.${k}`, 'schedules have no alert labels to template from');
+    }
+  }
+  let cron: Cron;
+  try {
+    cron = new Cron(s.cron, { timezone, paused: true });
+  } catch (err) {
+    throw new ConfigError(file, `schedules[${index}] (${s.name}).cron`, `bad cron expression "${s.cron}": ${(err as Error).message}`);
+  }
+  // Shares every check of an alert rule (action, params, windows); it just has no matchers.
+  const rule = buildRule(
+    { ...s, matchers: ['alertname="schedule"'], delay: undefined, cooldown: '0s' } as RawRule,
+    file,
+    actions,
+    index,
+    'schedules',
+  );
+  return {
+    ...rule,
+    kind: 'schedule',
+    matchers: [],
+    cron: { expr: s.cron, timezone, next: (after) => cron.nextRun(after) },
+  };
+}
+
+function buildRule(r: RawRule, file: string, actions: readonly AnyAction[], index: number, section = 'rules'): Rule {
+  const where = (field: string): string => `${section}[${index}] (${r.name}).${field}`;
   const bad = (field: string, problem: string): never => {
     throw new ConfigError(file, where(field), problem);
   };
@@ -193,6 +259,7 @@ function buildRule(r: RawRule, file: string, actions: readonly AnyAction[], inde
   }
   return {
     file,
+    kind: 'alert',
     name: r.name,
     matchers,
     action: act,
