@@ -113,6 +113,20 @@ const WarmQuery = Type.Object(
   { additionalProperties: false },
 );
 
+// A program the exec action may run: an argv array (no shell), a timeout, and the alert
+// labels it may receive, only as environment variables HK_LABEL_<NAME>.
+const ExecProgram = Type.Object(
+  {
+    argv: Type.Array(Type.String({ minLength: 1 }), { minItems: 1 }),
+    timeout: Type.Optional(Duration),
+    env_from_labels: Type.Optional(Type.Array(Type.String({ pattern: '^[a-zA-Z_][a-zA-Z0-9_]*$' }))),
+    cwd: Type.Optional(Type.String({ minLength: 1 })),
+    // Optional check run after the program: exit 0 means the condition cleared.
+    verify_argv: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })),
+  },
+  { additionalProperties: false },
+);
+
 const Secret = { description: 'a value, ${ENV} reference, or use the *_file form' };
 
 export const ConfigSchema = Type.Object(
@@ -222,6 +236,7 @@ export const ConfigSchema = Type.Object(
       Type.Object(
         {
           redis_warm: Type.Optional(Type.Record(Type.String({ pattern: '^[A-Za-z0-9_.-]+$' }), WarmQuery)),
+          exec: Type.Optional(Type.Record(Type.String({ pattern: '^[A-Za-z0-9_.-]+$' }), ExecProgram)),
           // Sessions of these users / applications are never cancelled or terminated.
           protected_users: Type.Optional(Type.Array(Type.String())),
           protected_applications: Type.Optional(Type.Array(Type.String())),
@@ -293,10 +308,19 @@ export interface Config {
   };
   actions: {
     redisWarm: Record<string, WarmQueryConfig>;
+    exec: Record<string, ExecProgramConfig>;
     protectedUsers: string[];
     protectedApplications: string[];
   };
   grafana: { url: string; token: string | undefined; dashboardUid: string | undefined; tags: string[] } | undefined;
+}
+
+export interface ExecProgramConfig {
+  argv: string[];
+  timeoutMs: number;
+  envFromLabels: string[];
+  cwd: string | undefined;
+  verifyArgv: string[] | undefined;
 }
 
 export interface WarmQueryConfig {
@@ -599,6 +623,16 @@ function normalise(raw: RawConfig, file: string, doc: Src, env: NodeJS.ProcessEn
       ttlMs: duration(file, doc, [...path, 'ttl'], w.ttl, 3_600_000),
     };
   }
+  const exec: Record<string, ExecProgramConfig> = {};
+  for (const [name, x] of Object.entries(raw.actions?.exec ?? {})) {
+    exec[name] = {
+      argv: x.argv,
+      timeoutMs: duration(file, doc, ['actions', 'exec', name, 'timeout'], x.timeout, 300_000),
+      envFromLabels: x.env_from_labels ?? [],
+      cwd: x.cwd === undefined ? undefined : resolve(base, x.cwd),
+      verifyArgv: x.verify_argv,
+    };
+  }
   let grafana: Config['grafana'];
   if (raw.grafana) {
     const g = raw.grafana;
@@ -638,6 +672,7 @@ function normalise(raw: RawConfig, file: string, doc: Src, env: NodeJS.ProcessEn
     },
     actions: {
       redisWarm,
+      exec,
       protectedUsers: raw.actions?.protected_users ?? [],
       protectedApplications: raw.actions?.protected_applications ?? ['housekeeper'],
     },
