@@ -1,0 +1,58 @@
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig } from './config.ts';
+import { createLogger } from './log.ts';
+import { buildApp } from './app.ts';
+import { Samples, evaluate, renderTable } from './check/checks.ts';
+import { remediationChecks } from './check/remediation.ts';
+
+// `housekeeper check [--json]`: the runbook's morning check in one command. One collection
+// of every configured target, evaluated against the runbook's thresholds; exit 0 when all is
+// green, 1 when anything warns or fails, 2 on a bad config.
+
+const USAGE = 'usage: housekeeper check [--json]   (config from HOUSEKEEPER_CONFIG)\n       housekeeper serve';
+
+async function check(json: boolean): Promise<number> {
+  const path = process.env['HOUSEKEEPER_CONFIG'];
+  if (!path) throw new ConfigError('(unset)', '', 'set HOUSEKEEPER_CONFIG to the path of the config file');
+  const config = loadConfig(path);
+  const log = createLogger('silent');
+  const app = buildApp({ config, log });
+  try {
+    await app.runner.collect(config.server.scrapeTimeoutMs);
+    const samples = new Samples(await app.registry.getMetricsAsJSON());
+    const results = [...evaluate(samples, config), ...(await remediationChecks(config, log))];
+    const bad = results.some((r) => r.status === 'fail' || r.status === 'warn');
+    process.stdout.write(json ? `${JSON.stringify({ ok: !bad, checks: results }, null, 2)}\n` : `${renderTable(results)}\n`);
+    return bad ? 1 : 0;
+  } finally {
+    await app.close();
+  }
+}
+
+async function main(): Promise<void> {
+  const { positionals, values } = parseArgs({ allowPositionals: true, options: { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } });
+  const cmd = positionals[0] ?? 'serve';
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
+  if (cmd === 'serve') {
+    await import('./main.ts');
+    return;
+  }
+  if (cmd !== 'check') {
+    process.stderr.write(`housekeeper: unknown command "${cmd}"\n${USAGE}\n`);
+    process.exit(2);
+  }
+  try {
+    process.exit(await check(values.json === true));
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`housekeeper: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+}
+
+void main();

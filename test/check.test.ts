@@ -1,0 +1,80 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { resolve } from 'node:path';
+import { startPostgres, type PgServer } from './harness/postgres.ts';
+import { startRedis, type RedisServer } from './harness/redis.ts';
+import { writeConfigFile } from './helpers/config.ts';
+
+// `housekeeper check`: the morning check as a person runs it, against real servers.
+
+const root = resolve(import.meta.dirname, '..');
+let pgs: PgServer;
+let redis: RedisServer;
+let configFile: string;
+
+before(async () => {
+  [pgs, redis] = await Promise.all([startPostgres(), startRedis({ maxmemory: '64mb' })]);
+  configFile = writeConfigFile(`
+server: { scrape_timeout: 3s }
+postgres:
+  - { name: primary, url: "${pgs.url({ db: 'app', user: 'housekeeper' })}" }
+redis:
+  - { name: cache, url: "${redis.url(0)}" }
+`);
+});
+after(async () => {
+  await redis?.destroy();
+  await pgs?.destroy();
+});
+
+function run(...args: string[]): Promise<{ code: number | null; out: string; err: string }> {
+  return new Promise((res) => {
+    const p = spawn(resolve(root, 'bin/housekeeper'), ['check', ...args], { env: { ...process.env, HOUSEKEEPER_CONFIG: configFile } });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    p.stderr.on('data', (b: Buffer) => (err += b.toString()));
+    p.on('close', (code) => res({ code, out, err }));
+  });
+}
+
+test('all green: exit 0 and a table of what was checked', async () => {
+  const r = await run();
+  assert.equal(r.code, 0, r.out + r.err);
+  assert.match(r.out, /^STATUS\s+CHECK\s+TARGET\s+VALUE\s+RUNBOOK$/m);
+  assert.match(r.out, /^OK\s+postgres connections\s+primary\s+\d+\/\d+ \(\d+\.\d%\)\s+< 80% of usable$/m);
+  assert.match(r.out, /^OK\s+redis reachable\s+cache/m);
+  assert.match(r.out, /all \d+ checks green/);
+  assert.ok(!r.out.includes(pgs.monitorPassword) && !r.out.includes(redis.password));
+});
+
+test('a down Redis: exit 1, the failure first, and --json says the same', async () => {
+  await redis.stop();
+  try {
+    const r = await run();
+    assert.equal(r.code, 1);
+    const lines = r.out.split('\n');
+    assert.match(lines[1] ?? '', /^FAIL\s+redis reachable\s+cache\s+down\s+up$/);
+    const j = await run('--json');
+    assert.equal(j.code, 1);
+    const parsed = JSON.parse(j.out) as { ok: boolean; checks: Array<{ check: string; status: string; target: string }> };
+    assert.equal(parsed.ok, false);
+    assert.equal(parsed.checks.find((c) => c.check === 'redis reachable')?.status, 'fail');
+    assert.equal(parsed.checks.find((c) => c.check === 'postgres reachable')?.status, 'ok');
+  } finally {
+    await redis.start();
+  }
+});
+
+test('a bad config: exit 2 naming the field', async () => {
+  const saved = configFile;
+  configFile = writeConfigFile('redis:\n  - { name: cache }\n');
+  try {
+    const r = await run();
+    assert.equal(r.code, 2);
+    assert.match(r.err, /redis\[0\] \(line 2\): give exactly one of url and url_file/);
+  } finally {
+    configFile = saved;
+  }
+});
