@@ -111,6 +111,7 @@ export function buildApp(deps: AppDeps & { registry?: Registry }): App {
       closing = true;
       await server.close();
       await deps.remediation?.stop();
+      await runner.close();
       await closeTargets(targets);
     },
   };

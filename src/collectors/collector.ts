@@ -28,6 +28,11 @@ export interface Collector<T extends { readonly name: string }, M> {
   /** The family that says whether the target answered (pg_up, redis_up, ...), if any. */
   up?(m: M): Gauge<string>;
   collect(ctx: CollectContext<T>, m: M, config: Config): Promise<void>;
+  /**
+   * Stops whatever the collector runs in the background (a checker process, a verify loop).
+   * Called once when the service shuts down.
+   */
+  close?(): Promise<void>;
 }
 
 /** Any collector, with its target and metric types forgotten; the runner needs no more. */

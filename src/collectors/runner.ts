@@ -61,6 +61,7 @@ export class CollectorRunner {
 
   private readonly config: Config;
   private readonly log: Logger;
+  private readonly collectors: AnyCollector[] = [];
 
   constructor(collectors: readonly AnyCollector[], targets: Targets, config: Config, registry: Registry, log: Logger) {
     this.config = config;
@@ -71,6 +72,7 @@ export class CollectorRunner {
     for (const c of collectors) {
       const on = config.collectors.enabled.includes(c.name) || (c.enabledByDefault && !config.collectors.disabled.includes(c.name));
       if (!on) continue;
+      this.collectors.push(c);
       const f = new MetricFactory(registry, true);
       const metrics = c.metrics(f);
       this.families.push(...f.families);
@@ -88,6 +90,11 @@ export class CollectorRunner {
         });
       }
     }
+  }
+
+  /** Stops every collector's background work (checker processes, loops). */
+  async close(): Promise<void> {
+    await Promise.allSettled(this.collectors.map((c) => c.close?.()));
   }
 
   /** Number of completed collections; tests and the render cache use it. */
