@@ -127,6 +127,32 @@ const ExecProgram = Type.Object(
   { additionalProperties: false },
 );
 
+// Old-data cleanup (cleanup-old-rows) and archiving (archive-old-rows): which table, which
+// time column and how old. Config only, never alert input: a rule's params name the entry.
+// The actions check table and column against the catalog and quote them.
+const PgIdent = (description: string) => Type.String({ minLength: 1, maxLength: 63, description });
+const cleanupFields = {
+  postgres: Name,
+  schema: Type.Optional(PgIdent('schema of the table; needed when the name exists in several')),
+  table: PgIdent('table, exactly as in the catalog'),
+  column: PgIdent('timestamp, timestamptz or date column that dates each row'),
+  older_than: Duration,
+  batch_size: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000, description: 'rows per batch (one transaction each)' })),
+  pause: Type.Optional(Duration),
+};
+const CleanupEntry = Type.Object(cleanupFields, { additionalProperties: false });
+const ArchiveEntry = Type.Object(
+  {
+    ...cleanupFields,
+    archive_table: PgIdent('table the rows move to'),
+    archive_schema: Type.Optional(PgIdent('schema of the archive table (default: the source table\'s)')),
+    // Absent archive table: created LIKE the source (constraints, indexes, comments; no
+    // defaults, identity or generation, so rows keep their values), unless this is false.
+    create_archive: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+);
+
 const Secret = { description: 'a value, ${ENV} reference, or use the *_file form' };
 
 export const ConfigSchema = Type.Object(
@@ -179,6 +205,16 @@ export const ConfigSchema = Type.Object(
           directory: Type.String({ minLength: 1 }),
           kinds: BackupKinds,
           verify_interval: Type.Optional(Duration),
+          // What backup-run keeps of its own backups (those with a manifest), per kind and source.
+          retention: Type.Optional(
+            Type.Object(
+              {
+                keep: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000, description: 'newest backups kept per kind and source' })),
+                max_age: Type.Optional(Duration),
+              },
+              { additionalProperties: false },
+            ),
+          ),
         },
         { additionalProperties: false },
       ),
@@ -237,6 +273,8 @@ export const ConfigSchema = Type.Object(
         {
           redis_warm: Type.Optional(Type.Record(Type.String({ pattern: '^[A-Za-z0-9_.-]+$' }), WarmQuery)),
           exec: Type.Optional(Type.Record(Type.String({ pattern: '^[A-Za-z0-9_.-]+$' }), ExecProgram)),
+          cleanup: Type.Optional(Type.Record(Type.String({ pattern: '^[A-Za-z0-9_.-]+$' }), CleanupEntry)),
+          archive: Type.Optional(Type.Record(Type.String({ pattern: '^[A-Za-z0-9_.-]+$' }), ArchiveEntry)),
           // Sessions of these users / applications are never cancelled or terminated.
           protected_users: Type.Optional(Type.Array(Type.String())),
           protected_applications: Type.Optional(Type.Array(Type.String())),
@@ -309,6 +347,8 @@ export interface Config {
   actions: {
     redisWarm: Record<string, WarmQueryConfig>;
     exec: Record<string, ExecProgramConfig>;
+    cleanup: Record<string, CleanupConfig>;
+    archive: Record<string, ArchiveConfig>;
     protectedUsers: string[];
     protectedApplications: string[];
   };
@@ -333,6 +373,24 @@ export interface WarmQueryConfig {
   ttlMs: number;
 }
 
+export interface CleanupConfig {
+  postgres: string;
+  /** Undefined: the table is looked up in every schema and must be unique. */
+  schema: string | undefined;
+  table: string;
+  column: string;
+  olderThanMs: number;
+  batchSize: number;
+  pauseMs: number;
+}
+
+export interface ArchiveConfig extends CleanupConfig {
+  /** Undefined: the source table's schema. */
+  archiveSchema: string | undefined;
+  archiveTable: string;
+  createArchive: boolean;
+}
+
 export interface FaissIndexConfig {
   name: string;
   /** Absolute path (relative paths in the file are resolved against the config's directory). */
@@ -350,6 +408,8 @@ export interface BackupsConfig {
   directory: string;
   kinds: Partial<Record<BackupKindName, { pattern: string }>>;
   verifyIntervalMs: number;
+  /** backup-run prunes its own backups per kind and source: at most `keep`, none older than maxAgeMs (the newest always stays). */
+  retention: { keep: number; maxAgeMs: number | undefined };
 }
 
 export interface ElasticsearchConfig extends NamedTarget {
@@ -559,6 +619,14 @@ function normalise(raw: RawConfig, file: string, doc: Src, env: NodeJS.ProcessEn
     directory: resolve(base, raw.backups.directory),
     kinds: raw.backups.kinds,
     verifyIntervalMs: duration(file, doc, ['backups', 'verify_interval'], raw.backups.verify_interval, 600_000),
+    retention: {
+      keep: raw.backups.retention?.keep ?? 7,
+      maxAgeMs:
+        raw.backups.retention?.max_age === undefined
+          ? undefined
+          : duration(file, doc, ['backups', 'retention', 'max_age'], raw.backups.retention.max_age, 0) ||
+            fail(file, doc, ['backups', 'retention', 'max_age'], 'must be longer than 0'),
+    },
   };
   const elasticsearch: ElasticsearchConfig[] = (raw.elasticsearch ?? []).map((t, i) => ({
     name: t.name,
@@ -633,6 +701,33 @@ function normalise(raw: RawConfig, file: string, doc: Src, env: NodeJS.ProcessEn
       verifyArgv: x.verify_argv,
     };
   }
+  const cleanupEntry = (section: 'cleanup' | 'archive', name: string, c: Static<typeof CleanupEntry>): CleanupConfig => {
+    const path = ['actions', section, name];
+    if (!postgres.some((p) => p.name === c.postgres)) fail(file, doc, [...path, 'postgres'], `no postgres target named "${c.postgres}"`);
+    const olderThanMs = duration(file, doc, [...path, 'older_than'], c.older_than, 0);
+    // A typo such as "0" or "90s" would delete nearly everything: an hour is the least accepted.
+    if (olderThanMs < 3_600_000) fail(file, doc, [...path, 'older_than'], 'must be at least 1h');
+    return {
+      postgres: c.postgres,
+      schema: c.schema,
+      table: c.table,
+      column: c.column,
+      olderThanMs,
+      batchSize: c.batch_size ?? 1000,
+      pauseMs: duration(file, doc, [...path, 'pause'], c.pause, 100),
+    };
+  };
+  const cleanup: Record<string, CleanupConfig> = {};
+  for (const [name, c] of Object.entries(raw.actions?.cleanup ?? {})) cleanup[name] = cleanupEntry('cleanup', name, c);
+  const archive: Record<string, ArchiveConfig> = {};
+  for (const [name, a] of Object.entries(raw.actions?.archive ?? {})) {
+    const { archive_table, archive_schema, create_archive, ...rest } = a;
+    const common = cleanupEntry('archive', name, rest);
+    if (archive_table === a.table && (archive_schema ?? a.schema) === a.schema) {
+      fail(file, doc, ['actions', 'archive', name, 'archive_table'], 'the archive table must not be the source table');
+    }
+    archive[name] = { ...common, archiveSchema: archive_schema, archiveTable: archive_table, createArchive: create_archive ?? true };
+  }
   let grafana: Config['grafana'];
   if (raw.grafana) {
     const g = raw.grafana;
@@ -673,6 +768,8 @@ function normalise(raw: RawConfig, file: string, doc: Src, env: NodeJS.ProcessEn
     actions: {
       redisWarm,
       exec,
+      cleanup,
+      archive,
       protectedUsers: raw.actions?.protected_users ?? [],
       protectedApplications: raw.actions?.protected_applications ?? ['housekeeper'],
     },

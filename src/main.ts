@@ -1,9 +1,13 @@
 import { ConfigError, loadConfig } from './config.ts';
 import { createLogger } from './log.ts';
 import { buildApp } from './app.ts';
+import { createRegistry } from './metrics/registry.ts';
+import { closeTargets, createTargets } from './targets/index.ts';
+import { createRemediation, type Remediation } from './remediation/index.ts';
+import { actions } from './actions/index.ts';
 
-// Entry point: config, app, listen, graceful shutdown. A bad config exits 2 with one line
-// naming the file and field; nothing is started.
+// Entry point: config, app, listen, graceful shutdown. A bad config (or rules file) exits 2
+// with one line naming the file and field; nothing is started.
 
 async function main(): Promise<void> {
   const path = process.env['HOUSEKEEPER_CONFIG'];
@@ -11,12 +15,26 @@ async function main(): Promise<void> {
     process.stderr.write('housekeeper: set HOUSEKEEPER_CONFIG to the path of the config file (YAML)\n');
     process.exit(2);
   }
-  let config;
   let app;
+  let remediation: Remediation | undefined;
   try {
-    config = loadConfig(path);
+    const config = loadConfig(path);
     const log = createLogger(config.logLevel);
-    app = buildApp({ config, log });
+    const registry = createRegistry();
+    const targets = createTargets(config, log);
+    try {
+      remediation = config.remediation.enabled ? await createRemediation(config, targets, registry, log, actions) : undefined;
+    } catch (err) {
+      await closeTargets(targets);
+      throw err;
+    }
+    app = buildApp({ config, log, registry, targets, ...(remediation ? { remediation } : {}) });
+    await app.server.listen({ host: config.server.host, port: config.server.port });
+    await remediation?.startWorkers();
+    log.info(
+      { address: app.server.addresses(), postgres: config.postgres.length, pgbouncer: config.pgbouncer.length, redis: config.redis.length, remediation: config.remediation.enabled },
+      'housekeeper listening',
+    );
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`housekeeper: ${err.message}\n`);
@@ -25,20 +43,15 @@ async function main(): Promise<void> {
     throw err;
   }
   const log = app.server.log;
-  await app.server.listen({ host: config.server.host, port: config.server.port });
-  log.info(
-    { address: app.server.addresses(), postgres: config.postgres.length, pgbouncer: config.pgbouncer.length, redis: config.redis.length },
-    'housekeeper listening',
-  );
-
+  const running = app;
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'shutting down');
-    const force = setTimeout(() => process.exit(1), 10_000);
+    const force = setTimeout(() => process.exit(1), 15_000);
     force.unref();
-    app.close().then(
+    running.close().then(
       () => process.exit(0),
       (err: unknown) => {
         log.error({ err }, 'shutdown failed');

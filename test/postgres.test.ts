@@ -17,6 +17,7 @@ before(async () => {
   primary = await startPostgres();
   replica = await startReplica(primary);
   admin = new pg.Pool({ connectionString: primary.url({ db: 'app' }), max: 6 });
+  admin.on('error', () => {});
   await admin.query('CREATE TABLE docs (id int PRIMARY KEY, body text)');
   await admin.query("INSERT INTO docs SELECT g, 'doc ' || g FROM generate_series(1, 1000) g");
   svc = await startService(`

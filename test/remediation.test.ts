@@ -30,6 +30,7 @@ const open: Instance[] = [];
 before(async () => {
   pgs = await startPostgres();
   admin = new pg.Pool({ connectionString: pgs.url({ db: 'app' }), max: 3 });
+  admin.on('error', () => {});
   await prepareCountingDb(pgs.url({ db: 'app' }));
   action = countingAction(pgs.url({ db: 'app' }));
 });

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import * as sql from '../sql/postgres.ts';
 import type { PgTarget } from '../targets/postgres.ts';
@@ -61,11 +62,40 @@ const STATEMENT_LABELS = ['queryid', 'datname', 'user'];
 type Metrics = ReturnType<typeof declare>;
 type Row = Record<string, unknown>;
 
-async function rows(client: pg.PoolClient, text: string, values?: unknown[]): Promise<Row[]> {
+// Statements are prepared (named) once per connection: parsing, rewriting and planning
+// COLLECT, which expands a dozen catalog views, takes longer than running it (bench/README.md).
+// A named statement needs the server connection to stay the client's: behind a pooler in
+// transaction mode the next execution can land where the statement does not exist (26000)
+// or where another client prepared the same name (42P05). Such a target falls back to
+// unnamed statements for the life of the process. The name carries a hash of the text, so
+// two versions of housekeeper sharing a server connection never run each other's statement.
+const PREPARED_UNSUPPORTED = new Set(['26000', '42P05']);
+const statementName = (what: string, text: string): string => `housekeeper_${what}_${createHash('sha256').update(text).digest('hex').slice(0, 12)}`;
+const COLLECT_NAME = statementName('collect', sql.COLLECT);
+const TOP_STATEMENTS_NAME = statementName('top_statements', sql.TOP_STATEMENTS);
+const unnamedOnly = new WeakSet<PgTarget>();
+
+async function rows(ctx: CollectContext<PgTarget>, client: pg.PoolClient, name: string, text: string, values: unknown[]): Promise<Row[]> {
+  if (!unnamedOnly.has(ctx.target)) {
+    try {
+      return (await client.query<Row>({ name, text, values })).rows;
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      if (typeof code !== 'string' || !PREPARED_UNSUPPORTED.has(code)) throw err;
+      unnamedOnly.add(ctx.target);
+      ctx.log.info({ target: ctx.target.name, code }, 'prepared statements do not survive on this connection (a pooler in transaction mode?); using unnamed ones');
+    }
+  }
   return (await client.query<Row>(text, values)).rows;
 }
 const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v));
 const str = (v: unknown): string => (v === null || v === undefined ? '' : String(v));
+/** One part of sql.COLLECT's row: its rows, parsed from JSON by pg. */
+const part = (row: Row | undefined, name: string): Row[] => {
+  const v = row?.[name];
+  if (!Array.isArray(v)) throw new Error(`postgres collector: part ${name} missing from the result`);
+  return v as Row[];
+};
 
 export default defineCollector<PgTarget, Metrics>({
   name: 'postgres',
@@ -77,31 +107,35 @@ export default defineCollector<PgTarget, Metrics>({
     const opts = config.collectors.postgres;
     await ctx.target.use(ctx.signal, async (client) => {
       const set = ctx.set;
-      for (const r of await rows(client, sql.SETTINGS)) {
-        const metric = r['name'] === 'max_connections' ? m.maxConnections : r['name'] === 'reserved_connections' ? m.reserved : m.superuserReserved;
-        set(metric, {}, num(r['value']));
+      // One round trip for everything but pg_stat_statements (see src/sql/postgres.ts).
+      const [all] = await rows(ctx, client, COLLECT_NAME, sql.COLLECT, [opts.longQueryThresholdMs / 1000, opts.topTables]);
+      const srv = all?.['server'] as Row | null | undefined;
+      if (!srv) throw new Error('postgres collector: no server row');
+      set(m.maxConnections, {}, num(srv['max_connections']));
+      set(m.superuserReserved, {}, num(srv['superuser_reserved_connections']));
+      if (srv['reserved_connections'] !== null && srv['reserved_connections'] !== undefined) {
+        set(m.reserved, {}, num(srv['reserved_connections']));
       }
-      const [rec] = await rows(client, sql.RECOVERY);
-      const isReplica = rec?.['is_replica'] === true;
+      const isReplica = srv['is_replica'] === true;
       set(m.isReplica, {}, isReplica ? 1 : 0);
-      set(m.lag, {}, num(rec?.['lag_seconds'] ?? 0));
+      set(m.lag, {}, num(srv['lag_seconds'] ?? 0));
 
-      for (const r of await rows(client, sql.ACTIVITY)) {
+      for (const r of part(all, 'activity')) {
         const l = { datname: str(r['datname']), state: str(r['state']) };
         set(m.activity, l, num(r['count']));
         set(m.maxTx, l, num(r['max_tx_seconds']));
       }
       set(m.longThreshold, {}, opts.longQueryThresholdMs / 1000);
-      for (const r of await rows(client, sql.LONG_AND_BLOCKED, [opts.longQueryThresholdMs / 1000])) {
+      for (const r of part(all, 'long_and_blocked')) {
         const l = { datname: str(r['datname']) };
         set(m.longCount, l, num(r['long_count']));
         set(m.longMax, l, num(r['long_max_seconds']));
         set(m.blocked, l, num(r['blocked']));
       }
-      for (const r of await rows(client, sql.LOCKS)) {
+      for (const r of part(all, 'locks')) {
         set(m.locks, { datname: str(r['datname']), mode: str(r['mode']) }, num(r['count']));
       }
-      for (const r of await rows(client, sql.DATABASES)) {
+      for (const r of part(all, 'databases')) {
         const l = { datname: str(r['datname']) };
         set(m.deadlocks, l, num(r['deadlocks']));
         set(m.commits, l, num(r['xact_commit']));
@@ -114,14 +148,13 @@ export default defineCollector<PgTarget, Metrics>({
         set(m.frozenAge, l, num(r['frozenxid_age']));
         set(m.minmxAge, l, num(r['minmxid_age']));
       }
-      if (!isReplica) {
-        for (const r of await rows(client, sql.REPLICAS)) {
-          const l = { application_name: str(r['application_name']), client_addr: str(r['client_addr']), state: str(r['state']) };
-          set(m.replicaLagBytes, l, num(r['lag_bytes']));
-          set(m.replicaLagSeconds, l, num(r['replay_lag_seconds']));
-        }
+      // Empty on a replica (the part's WHERE NOT pg_is_in_recovery()).
+      for (const r of part(all, 'replicas')) {
+        const l = { application_name: str(r['application_name']), client_addr: str(r['client_addr']), state: str(r['state']) };
+        set(m.replicaLagBytes, l, num(r['lag_bytes']));
+        set(m.replicaLagSeconds, l, num(r['replay_lag_seconds']));
       }
-      for (const r of await rows(client, sql.TABLES, [opts.topTables])) {
+      for (const r of part(all, 'tables')) {
         const l = { datname: str(r['datname']), schemaname: str(r['schemaname']), relname: str(r['relname']) };
         set(m.liveTup, l, num(r['n_live_tup']));
         set(m.deadTup, l, num(r['n_dead_tup']));
@@ -134,16 +167,14 @@ export default defineCollector<PgTarget, Metrics>({
         set(m.tableSize, l, num(r['table_size_bytes']));
         set(m.indexSize, l, num(r['index_size_bytes']));
       }
-      const [tc] = await rows(client, sql.TABLE_COUNT);
-      set(m.tables, { datname: str(tc?.['datname']) }, num(tc?.['count'] ?? 0));
+      set(m.tables, { datname: str(srv['datname']) }, num(srv['table_count'] ?? 0));
 
       // pg_stat_statements is optional: absent (or installed but not preloaded, when its
       // view raises) means enabled=0 and no statement series: "no data", not a failure.
-      const [inst] = await rows(client, sql.STATEMENTS_INSTALLED);
       let top: Row[] | undefined;
-      if (inst?.['installed'] === true) {
+      if (srv['statements_installed'] === true) {
         try {
-          top = await rows(client, sql.TOP_STATEMENTS, [opts.topStatements]);
+          top = await rows(ctx, client, TOP_STATEMENTS_NAME, sql.TOP_STATEMENTS, [opts.topStatements]);
         } catch (err) {
           ctx.log.debug({ target: ctx.target.name, err }, 'pg_stat_statements not readable');
         }

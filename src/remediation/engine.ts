@@ -281,18 +281,7 @@ export class Engine {
       return;
     }
 
-    const budget = this.d.config.remediation.budget;
     const dryRun = this.d.config.remediation.dryRun || rule.dryRun;
-    // The budget guards against alert storms; the runbook's calendar is not one.
-    if (!dryRun && data.trigger === 'alert') {
-      const [b] = await this.d.state.query<{ n: number; oldest: Date | null }>(sql.RUNS_SINCE, [new Date(now.getTime() - budget.perMs)]);
-      if (b && b.n >= budget.maxActions) {
-        const until = new Date(new Date(b.oldest ?? now).getTime() + budget.perMs);
-        await this.continueAt(job, data, rule, until, 'deferred', `global budget of ${budget.maxActions} actions per ${budget.perMs / 1000}s spent; waits until ${until.toISOString()}`, false);
-        return;
-      }
-    }
-
     const action = rule.action;
     let plan;
     try {
@@ -310,8 +299,24 @@ export class Engine {
       return;
     }
 
+    // The budget guards against alert storms (the runbook's calendar is not one). Checking it
+    // and recording the start of the run happen under one lock, so replicas cannot overspend.
+    const budget = this.d.config.remediation.budget;
+    const reserved = await this.d.state.transaction<{ until: Date } | { logId: string }>(async (q) => {
+      if (data.trigger === 'alert') {
+        await q(sql.BUDGET_LOCK);
+        const [b] = await q<{ n: number; oldest: Date | null }>(sql.RUNS_SINCE, [new Date(Date.now() - budget.perMs)]);
+        if (b && b.n >= budget.maxActions) return { until: new Date(new Date(b.oldest ?? Date.now()).getTime() + budget.perMs) };
+      }
+      const [row] = await q<{ id: string }>(sql.INSERT_LOG, this.logValues({ ...base, plan, outcome: 'running' }));
+      return { logId: String(row?.id) };
+    });
+    if ('until' in reserved) {
+      await this.continueAt(job, data, rule, reserved.until, 'deferred', `global budget of ${budget.maxActions} actions per ${budget.perMs / 1000}s spent; waits until ${reserved.until.toISOString()}`, false);
+      return;
+    }
     const started = performance.now();
-    const logId = await this.record({ ...base, plan, outcome: 'running' });
+    const logId = reserved.logId;
     const controller = new AbortController();
     this.running.set(job.id, controller);
     const timeout = setTimeout(() => controller.abort(new Error(`action timed out after ${ACTION_TIMEOUT_S}s`)), ACTION_TIMEOUT_S * 1000 - 5_000);
@@ -393,9 +398,18 @@ export class Engine {
 
   /** Writes one log row; returns its id. Counts it unless it is the start of a run. */
   async record(r: RecordInput): Promise<string> {
+    const [row] = await this.d.state.query<{ id: string }>(sql.INSERT_LOG, this.logValues(r));
+    if (r.outcome !== 'running') {
+      this.count(r.rule, r.outcome, 0);
+      this.d.log.info({ rule: r.rule.name, action: r.rule.action.name, target: r.target, outcome: r.outcome, reason: r.reason, error: r.error }, 'remediation');
+    }
+    return String(row?.id);
+  }
+
+  private logValues(r: RecordInput): unknown[] {
     const alert = r.alert;
     const labels = alert && 'labels' in alert ? alert.labels : undefined;
-    const [row] = await this.d.state.query<{ id: string }>(sql.INSERT_LOG, [
+    return [
       r.trigger,
       r.rule.name,
       r.rule.action.name,
@@ -414,12 +428,7 @@ export class Engine {
       null,
       this.replica,
       r.outcome === 'dry_run',
-    ]);
-    if (r.outcome !== 'running') {
-      this.count(r.rule, r.outcome, 0);
-      this.d.log.info({ rule: r.rule.name, action: r.rule.action.name, target: r.target, outcome: r.outcome, reason: r.reason, error: r.error }, 'remediation');
-    }
-    return String(row?.id);
+    ];
   }
 
   private async annotate(rule: Rule, data: JobData, outcome: Outcome, text: string): Promise<void> {

@@ -116,7 +116,9 @@ export function renderParams(params: Record<string, unknown>, labels: Readonly<R
  * A label value that makes them invalid is refused here, before anything runs.
  */
 export function paramsFor(rule: Rule, labels: Readonly<Record<string, string>>): Record<string, unknown> {
-  const rendered = renderParams(rule.params, labels);
+  // Label values are strings: "5" for an integer param is converted, defaults filled in,
+  // then the result must pass the schema as it stands.
+  const rendered = Value.Convert(rule.action.params, Value.Default(rule.action.params, renderParams(rule.params, labels))) as Record<string, unknown>;
   const err = Value.Errors(rule.action.params, rendered).First();
   if (err) throw new Error(`params${err.path.replace(/\//g, '.')}: ${err.message}`);
   return rendered;

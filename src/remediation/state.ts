@@ -15,10 +15,14 @@ import * as sql from '../sql/state.ts';
 export interface StateDb {
   readonly kind: 'postgres' | 'embedded';
   query<R extends Record<string, unknown>>(text: string, values?: unknown[]): Promise<R[]>;
+  /** Runs fn in one transaction: statements see each other and commit together. */
+  transaction<T>(fn: (query: Query) => Promise<T>): Promise<T>;
   /** What pg-boss is given: a connection string (its own pool) or an adapter. */
   readonly boss: { connectionString: string } | { db: Db };
   close(): Promise<void>;
 }
+
+export type Query = <R extends Record<string, unknown>>(text: string, values?: unknown[]) => Promise<R[]>;
 
 export async function openState(config: Config, log: Logger): Promise<StateDb> {
   const db = config.state.url !== undefined ? openPostgres(config.state.url, log) : await openEmbedded(config.state.path);
@@ -33,6 +37,20 @@ function openPostgres(url: string, log: Logger): StateDb {
     kind: 'postgres',
     async query(text, values) {
       return (await pool.query(text, values)).rows;
+    },
+    async transaction(fn) {
+      const client = await pool.connect();
+      try {
+        await client.query('BEGIN');
+        const result = await fn(async (text, values) => (await client.query(text, values)).rows);
+        await client.query('COMMIT');
+        client.release();
+        return result;
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => {});
+        client.release(err as Error);
+        throw err;
+      }
     },
     boss: { connectionString: url },
     close: () => pool.end(),
@@ -51,6 +69,9 @@ async function openEmbedded(path: string): Promise<StateDb> {
         return (results[results.length - 1]?.rows ?? []) as never[];
       }
       return (await pgl.query(text, values)).rows as never[];
+    },
+    async transaction(fn) {
+      return pgl.transaction(async (tx) => fn(async (text, values) => (await tx.query(text, values)).rows as never[]));
     },
     boss: { db: fromPglite(pgl) },
     close: () => pgl.close(),

@@ -1,20 +1,31 @@
 // Every SQL statement the Postgres collector runs, named. Values are bound parameters;
 // nothing here is ever built from input.
+//
+// A collection is one statement: COLLECT runs the named parts below as sub-selects and
+// returns each part's rows as JSON. TOP_STATEMENTS stays on its own, because reading
+// pg_stat_statements fails where the extension is installed but not preloaded. With one
+// statement per part, the round trips and the parsing of each statement cost more than the
+// parts' own work (bench/README.md).
 
-/** Connection limits. reserved_connections only exists from PG 16; absent rows are fine. */
-export const SETTINGS = `
-SELECT name, setting::float8 AS value
-FROM pg_settings
-WHERE name IN ('max_connections', 'superuser_reserved_connections', 'reserved_connections')`;
-
-/** Whether this server is a replica, and its replay lag (0 when it has replayed all it received). */
-export const RECOVERY = `
-SELECT pg_is_in_recovery() AS is_replica,
+/**
+ * One row: connection limits (reserved_connections only exists from PG 16, NULL before),
+ * whether this server is a replica and its replay lag (0 when it has replayed all it
+ * received), the connected database's user-table count, and whether pg_stat_statements is
+ * installed there. current_setting() reads one setting; pg_settings would build all ~350.
+ */
+export const SERVER = `
+SELECT current_setting('max_connections')::float8 AS max_connections,
+       current_setting('superuser_reserved_connections')::float8 AS superuser_reserved_connections,
+       current_setting('reserved_connections', true)::float8 AS reserved_connections,
+       pg_is_in_recovery() AS is_replica,
        CASE
          WHEN NOT pg_is_in_recovery() THEN 0
          WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
          ELSE COALESCE(EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()), 0)
-       END::float8 AS lag_seconds`;
+       END::float8 AS lag_seconds,
+       current_database() AS datname,
+       (SELECT count(*) FROM pg_stat_user_tables)::float8 AS table_count,
+       EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_stat_statements') AS statements_installed`;
 
 /** Connections per database and state, zero-filled so an alert sees 0 rather than nothing. */
 export const ACTIVITY = `
@@ -34,8 +45,9 @@ LEFT JOIN (
 WHERE NOT d.datistemplate`;
 
 /**
- * Client queries running longer than $1 seconds, per database; also sessions waiting on a
- * heavyweight lock. Zero-filled per database. Our own backend is excluded.
+ * Client queries running longer than $1 seconds (COLLECT's first parameter), per database;
+ * also sessions waiting on a heavyweight lock. Zero-filled per database. Our own backend is
+ * excluded.
  */
 export const LONG_AND_BLOCKED = `
 SELECT d.datname,
@@ -82,7 +94,10 @@ SELECT COALESCE(application_name, '') AS application_name,
 FROM pg_stat_replication
 WHERE NOT pg_is_in_recovery()`;
 
-/** The $1 tables of the connected database with the most dead tuples (bounded cardinality). */
+/**
+ * The $2 (COLLECT's second parameter) tables of the connected database with the most dead
+ * tuples (bounded cardinality).
+ */
 export const TABLES = `
 SELECT current_database() AS datname, schemaname, relname,
        n_live_tup::float8, n_dead_tup::float8,
@@ -95,13 +110,23 @@ SELECT current_database() AS datname, schemaname, relname,
        COALESCE(pg_indexes_size(relid), 0)::float8 AS index_size_bytes
 FROM pg_stat_user_tables
 ORDER BY n_dead_tup DESC, relid
-LIMIT $1`;
+LIMIT $2`;
 
-export const TABLE_COUNT = `SELECT current_database() AS datname, count(*)::float8 AS count FROM pg_stat_user_tables`;
+/** A part's rows as a JSON array ([] when none). */
+const rowsOf = (part: string): string => `(SELECT COALESCE(json_agg(r), '[]'::json) FROM (${part}) r)`;
 
-/** Whether pg_stat_statements is installed in the connected database. */
-export const STATEMENTS_INSTALLED = `
-SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_stat_statements') AS installed`;
+/**
+ * Everything above in one statement: a row whose columns are the parts, each part's rows as
+ * JSON. $1: long-query threshold in seconds; $2: how many tables.
+ */
+export const COLLECT = `
+SELECT (SELECT row_to_json(r) FROM (${SERVER}) r) AS server,
+       ${rowsOf(ACTIVITY)} AS activity,
+       ${rowsOf(LONG_AND_BLOCKED)} AS long_and_blocked,
+       ${rowsOf(LOCKS)} AS locks,
+       ${rowsOf(DATABASES)} AS databases,
+       ${rowsOf(REPLICAS)} AS replicas,
+       ${rowsOf(TABLES)} AS tables`;
 
 /**
  * The $1 statements with the highest mean execution time. Labelled by queryid, database and

@@ -2,6 +2,12 @@
 // pg-boss, in their own schema). Schema "housekeeper": alert episodes, the remediation log
 // (the runbook's maintenance log) and rule circuits.
 
+/**
+ * Serialises the budget check with the start of a run, across replicas: taken at the start
+ * of the transaction that counts runs and inserts the new "running" row.
+ */
+export const BUDGET_LOCK = `SELECT pg_advisory_xact_lock(728315002)`;
+
 /** Serialises schema setup across replicas booting together. */
 export const SETUP_LOCK = `SELECT pg_advisory_xact_lock(728315001)`;
 

@@ -1,0 +1,110 @@
+// Backups by kind (database, vector index snapshot, configuration, document store, secrets):
+// age of the newest, verification, restore tests, sizes and problems in the directory.
+import type * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
+import {
+  columns,
+  finish,
+  higherIsWorse,
+  housekeeperDashboard,
+  instant,
+  query,
+  row,
+  sel,
+  stat,
+  steps,
+  table,
+  tableQuery,
+  timeseries,
+  upDown,
+  withThresholdLines,
+  yesNo,
+  zeroIsGood,
+} from './common.ts';
+import { DAY, runbook as r } from './runbook.ts';
+
+export const uid = 'housekeeper-backups';
+
+export function build(): dashboard.Dashboard {
+  const s = sel();
+  const d = housekeeperDashboard({
+    uid,
+    title: 'Housekeeper / Backups',
+    description: 'Backups by kind: age of the newest, integrity verification, weekly restore tests, sizes, and problems found in the backup directory.',
+    targetSelector: 'backup_directory_readable',
+    tags: ['backups'],
+  });
+
+  d.withRow(row('Freshness'))
+    .withPanel(
+      stat('Backup directory', 'none', 'Whether the backup directory could be listed.')
+        .withTarget(instant(`min by (target) (backup_directory_readable${s})`, '{{target}}'))
+        .mappings(upDown())
+        .thresholds(steps('red', [1, 'green'])),
+    )
+    .withPanel(
+      stat('Newest backup age', 's', `Age of the newest backup of each kind, from housekeeper or another tool. Runbook: daily; red after ${r.backupAgeSeconds.warn / DAY} day.`)
+        .span(10)
+        .withTarget(instant(`time() - max by (kind) (backup_last_timestamp_seconds${s})`, '{{kind}}'))
+        .thresholds(higherIsWorse(r.backupAgeSeconds.warn))
+        .decimals(1),
+    )
+    .withPanel(
+      stat('Problems', 'none', 'Problems found in the backup directory in its last examination.')
+        .span(10)
+        .withTarget(instant(`sum by (reason) (max by (target, reason) (backup_errors${s}))`, '{{reason}}'))
+        .thresholds(zeroIsGood()),
+    );
+
+  d.withRow(row('Integrity'))
+    .withPanel(
+      stat('Verified', 'none', 'Whether the newest housekeeper backup of each kind passed verification: size and SHA-256 match its manifest, and a Postgres dump passes pg_restore --list.')
+        .span(8)
+        .withTarget(instant(`min by (kind) (backup_last_verified_success${s})`, '{{kind}}'))
+        .mappings(yesNo('VERIFIED', 'NOT VERIFIED'))
+        .thresholds(steps('red', [1, 'green'])),
+    )
+    .withPanel(
+      stat('Newest good backup age', 's', `Age of the newest backup of each kind that passed verification. Runbook: daily; red after ${r.backupAgeSeconds.warn / DAY} day.`)
+        .span(8)
+        .withTarget(instant(`time() - max by (kind) (backup_last_good_timestamp_seconds${s})`, '{{kind}}'))
+        .thresholds(higherIsWorse(r.backupAgeSeconds.warn))
+        .decimals(1),
+    )
+    .withPanel(
+      stat('Last restore test', 's', `Time since the last successful restore test of each kind. Runbook: weekly (Fridays); red after ${r.restoreTestAgeSeconds.warn / DAY} days.`)
+        .span(8)
+        .withTarget(instant(`time() - max by (kind) (backup_last_restore_test_timestamp_seconds${s})`, '{{kind}}'))
+        .thresholds(higherIsWorse(r.restoreTestAgeSeconds.warn))
+        .decimals(1),
+    )
+    .withPanel(
+      stat('Restore test result', 'none', 'Whether the most recent restore test of each kind succeeded (no value before the first).')
+        .span(8)
+        .withTarget(instant(`min by (kind) (backup_last_restore_test_success${s})`, '{{kind}}'))
+        .mappings(yesNo('PASSED', 'FAILED'))
+        .thresholds(steps('red', [1, 'green']))
+        .noValue('never run'),
+    )
+    .withPanel(
+      columns(
+        table('Backups by kind and source', 'bytes', 'Per kind and source (housekeeper: with a manifest; foreign: made by another tool): files kept and size of the newest.')
+          .span(16)
+          .withTarget(tableQuery(`max by (kind, source) (backup_count${s})`).refId('count'))
+          .withTarget(tableQuery(`max by (kind, source) (backup_last_size_bytes${s})`).refId('size')),
+        { rename: { 'Value #count': 'files', 'Value #size': 'newest size' } },
+      ).overrideByName('files', [{ id: 'unit', value: 'short' }]),
+    );
+
+  d.withRow(row('History'))
+    .withPanel(
+      withThresholdLines(timeseries('Newest backup age', 's', 'Age of the newest backup of each kind; it should fall back to minutes every night.').min(0), higherIsWorse(r.backupAgeSeconds.warn))
+        .withTarget(query(`time() - max by (kind) (backup_last_timestamp_seconds${s})`, '{{kind}}')),
+    )
+    .withPanel(
+      timeseries('Newest backup size', 'bytes', 'Size of the newest backup of each kind and source: a sudden drop is worth a look.').withTarget(
+        query(`max by (kind, source) (backup_last_size_bytes${s})`, '{{kind}} {{source}}'),
+      ),
+    );
+
+  return finish(d);
+}

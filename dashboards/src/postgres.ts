@@ -1,0 +1,177 @@
+// Postgres primary and replicas: connections against the usable maximum, long-running and
+// blocked queries, replication, dead tuples and vacuum, statements. postgres_exporter's names.
+import type * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
+import {
+  columns,
+  columnUnit,
+  finish,
+  higherIsWorse,
+  housekeeperDashboard,
+  instant,
+  pgConnectionsRatio,
+  query,
+  row,
+  sel,
+  stacked,
+  stat,
+  steps,
+  table,
+  tableQuery,
+  timeseries,
+  upDown,
+  valueText,
+  withThresholdLines,
+  zeroIsGood,
+} from './common.ts';
+import { runbook as r } from './runbook.ts';
+
+export const uid = 'housekeeper-postgres';
+
+export function build(): dashboard.Dashboard {
+  const s = sel();
+  const d = housekeeperDashboard({
+    uid,
+    title: 'Housekeeper / Postgres',
+    description: 'Postgres primary and replicas: connections, long-running and blocked queries, replication, dead tuples and vacuum, top statements.',
+    targetSelector: 'pg_up',
+    tags: ['postgres'],
+  });
+
+  d.withRow(row('Health'))
+    .withPanel(stat('Server', 'none', 'Whether housekeeper could connect (pg_up).').withTarget(instant(`max by (target) (pg_up${s})`, '{{target}}')).mappings(upDown()).thresholds(steps('red', [1, 'green'])))
+    .withPanel(
+      stat('Role', 'none', 'Primary or replica (in recovery).')
+        .withTarget(instant(`max by (target) (pg_replication_is_replica${s})`, '{{target}}'))
+        .mappings(valueText({ '0': ['PRIMARY', 'blue'], '1': ['REPLICA', 'blue'] }))
+        .thresholds(steps('blue')),
+    )
+    .withPanel(
+      stat('Connections', 'percentunit', `Client connections over the usable maximum. Runbook: alert at ${r.connections.warn * 100}%.`)
+        .withTarget(instant(pgConnectionsRatio(), '{{target}}'))
+        .thresholds(higherIsWorse(r.connections.warn, r.connections.crit))
+        .decimals(0),
+    )
+    .withPanel(
+      stat('Replication lag', 's', `On replicas: seconds since the last replayed transaction. Runbook: under ${r.replicationLagSeconds.warn} s.`)
+        .withTarget(instant(`max by (target) (pg_replication_lag_seconds${s} and on (target, instance) (pg_replication_is_replica${s} == 1))`, '{{target}}'))
+        .thresholds(higherIsWorse(r.replicationLagSeconds.warn, r.replicationLagSeconds.crit))
+        .noValue('no replicas'),
+    )
+    .withPanel(
+      stat('Long-running queries', 'none', `Client queries active for longer than ${r.longQuerySeconds} s.`)
+        .withTarget(instant(`sum by (target) (max by (target, datname) (pg_long_running_queries${s}))`, '{{target}}'))
+        .thresholds(zeroIsGood('yellow')),
+    )
+    .withPanel(
+      stat('Blocked sessions', 'none', 'Client sessions waiting for a heavyweight lock.')
+        .withTarget(instant(`sum by (target) (max by (target, datname) (pg_blocked_sessions${s}))`, '{{target}}'))
+        .thresholds(zeroIsGood('yellow')),
+    );
+
+  d.withRow(row('Connections'))
+    .withPanel(
+      withThresholdLines(timeseries('Connections used', 'percentunit', 'Client connections over the usable maximum (max_connections less reserved slots).').min(0), higherIsWorse(r.connections.warn, r.connections.crit))
+        .withTarget(query(pgConnectionsRatio(), '{{target}}')),
+    )
+    .withPanel(
+      timeseries('Connections by state', 'short', 'Client connections per state (active, idle, idle in transaction, ...).')
+        .stacking(stacked())
+        .fillOpacity(40)
+        .withTarget(query(`sum by (target, state) (max by (target, datname, state) (pg_stat_activity_count${s}))`, '{{target}} {{state}}')),
+    )
+    .withPanel(
+      timeseries('Longest open transaction', 's', 'Longest open transaction per state: an old "idle in transaction" holds locks and blocks vacuum.')
+        .withTarget(query(`max by (target, state) (pg_stat_activity_max_tx_duration${s})`, '{{target}} {{state}}')),
+    )
+    .withPanel(
+      timeseries('Transactions', 'ops', 'Commits and rollbacks per second.')
+        .withTarget(query(`sum by (target) (max by (target, datname) (rate(pg_stat_database_xact_commit${s}[$__rate_interval])))`, '{{target}} commit'))
+        .withTarget(query(`sum by (target) (max by (target, datname) (rate(pg_stat_database_xact_rollback${s}[$__rate_interval])))`, '{{target}} rollback')),
+    );
+
+  d.withRow(row('Queries and locks'))
+    .withPanel(
+      timeseries('Long-running queries', 'short', `Client queries active for longer than ${r.longQuerySeconds} s (pg-cancel-long-queries acts on them).`)
+        .withTarget(query(`max by (target, datname) (pg_long_running_queries${s})`, '{{target}} {{datname}}')),
+    )
+    .withPanel(
+      withThresholdLines(timeseries('Longest query', 's', `Age of the longest query over the threshold (${r.longQuerySeconds} s).`).min(0), higherIsWorse(r.longQuerySeconds))
+        .withTarget(query(`max by (target, datname) (pg_long_running_queries_max_seconds${s})`, '{{target}} {{datname}}')),
+    )
+    .withPanel(
+      timeseries('Blocked sessions and deadlocks', 'short', 'Sessions waiting for a lock, and deadlocks per second.')
+        .withTarget(query(`max by (target, datname) (pg_blocked_sessions${s})`, '{{target}} {{datname}} blocked'))
+        .withTarget(query(`max by (target, datname) (rate(pg_stat_database_deadlocks${s}[$__rate_interval]))`, '{{target}} {{datname}} deadlocks/s')),
+    )
+    .withPanel(
+      timeseries('Locks by mode', 'short', 'Locks held or awaited, by mode.')
+        .withTarget(query(`sum by (target, mode) (max by (target, datname, mode) (pg_locks_count${s}))`, '{{target}} {{mode}}')),
+    );
+
+  d.withRow(row('Replication'))
+    .withPanel(
+      withThresholdLines(timeseries('Replica lag', 's', `Seconds since the last replayed transaction, on each replica. Runbook: under ${r.replicationLagSeconds.warn} s.`).min(0), higherIsWorse(r.replicationLagSeconds.warn))
+        .withTarget(query(`max by (target) (pg_replication_lag_seconds${s} and on (target, instance) (pg_replication_is_replica${s} == 1))`, '{{target}}')),
+    )
+    .withPanel(
+      timeseries('Replay lag seen by the primary', 'bytes', 'On the primary: bytes of WAL each replica has yet to replay.')
+        .withTarget(query(`max by (target, application_name, client_addr) (pg_stat_replication_pg_wal_lsn_diff${s})`, '{{target}} → {{application_name}} {{client_addr}}')),
+    );
+
+  d.withRow(row('Storage and vacuum'))
+    .withPanel(
+      timeseries('Cache hit ratio', 'percentunit', 'Buffer cache hits over block reads and hits.')
+        .min(0)
+        .max(1)
+        .withTarget(
+          query(
+            `max by (target, datname) (rate(pg_stat_database_blks_hit${s}[$__rate_interval]) / ((rate(pg_stat_database_blks_hit${s}[$__rate_interval]) + rate(pg_stat_database_blks_read${s}[$__rate_interval])) > 0))`,
+            '{{target}} {{datname}}',
+          ),
+        ),
+    )
+    .withPanel(
+      timeseries('Database size', 'bytes', 'Disk space used by each database.').withTarget(query(`max by (target, datname) (pg_database_size_bytes${s})`, '{{target}} {{datname}}')),
+    )
+    .withPanel(
+      timeseries('Dead tuples', 'short', 'Estimated dead rows in the tables with the most (pg-vacuum acts on them).')
+        .withTarget(query(`topk(10, max by (target, datname, schemaname, relname) (pg_stat_user_tables_n_dead_tup${s}))`, '{{target}} {{schemaname}}.{{relname}}')),
+    )
+    .withPanel(
+      withThresholdLines(timeseries('Transaction ID age', 'short', 'Age of the oldest unfrozen transaction ID; wraparound at 2^31, autovacuum forces a freeze at 200M by default.').min(0), higherIsWorse(200_000_000, 1_000_000_000))
+        .withTarget(query(`max by (target, datname) (pg_database_wraparound_age_datfrozenxid${s})`, '{{target}} {{datname}}')),
+    )
+    .withPanel(
+      columnUnit(
+        columns(
+          table('Tables with the most dead rows', 'short', 'Top tables by dead rows (the collector keeps the top N): dead and live rows, time since the last vacuum or autovacuum.')
+            .withTarget(tableQuery(`topk(20, max by (target, datname, schemaname, relname) (pg_stat_user_tables_n_dead_tup${s}))`).refId('dead'))
+            .withTarget(tableQuery(`max by (target, datname, schemaname, relname) (pg_stat_user_tables_n_live_tup${s})`).refId('live'))
+            .withTarget(
+              tableQuery(
+                `time() - max by (target, datname, schemaname, relname) ((pg_stat_user_tables_last_autovacuum${s} > pg_stat_user_tables_last_vacuum${s}) or pg_stat_user_tables_last_vacuum${s})`,
+              ).refId('vacuumed'),
+            ),
+          { rename: { 'Value #dead': 'dead rows', 'Value #live': 'live rows', 'Value #vacuumed': 'since vacuum' }, sortDesc: 'dead rows' },
+        ),
+        'since vacuum',
+        's',
+      ),
+    );
+
+  d.withRow(row('Statements (pg_stat_statements)'))
+    .withPanel(
+      columnUnit(
+        columns(
+          table('Slowest statements', 's', 'Top statements by mean time (needs pg_stat_statements; the collector keeps the top N); queryid names the statement in pg_stat_statements.')
+            .withTarget(tableQuery(`topk(20, max by (target, queryid, datname, user) (pg_stat_statements_mean_seconds${s}))`).refId('mean'))
+            .withTarget(tableQuery(`max by (target, queryid, datname, user) (rate(pg_stat_statements_calls_total${s}[1h]))`).refId('calls')),
+          { rename: { 'Value #mean': 'mean time', 'Value #calls': 'calls/s (1h)' }, sortDesc: 'mean time' },
+        ),
+        'calls/s (1h)',
+        'ops',
+      ),
+    );
+
+  return finish(d);
+}

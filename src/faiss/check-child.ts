@@ -1,0 +1,336 @@
+// One check of one FAISS index file, in a child process of the service (see checker.ts for
+// why a process and not a worker thread). It loads the index once, times single-query probe
+// searches, measures recall@k of the index against exact search over its own stored vectors,
+// sends the result over IPC and exits, so the index's memory goes back to the system with
+// the process.
+//
+// faiss-node turns a C++ exception outside read/fromBuffer/fromFactory/mergeFrom into
+// std::terminate (scripts/faiss-shim/NOTES.md). Every call below is guarded so it cannot
+// reach such a path: search only on a trained, non-empty index, with 0 < k ≤ ntotal, and
+// queries of exactly `dimension` floats; no add, train or write at all.
+import { closeSync, fstatSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { setPriority } from 'node:os';
+import faiss from 'faiss-node';
+import type { Index } from 'faiss-node';
+import { flatImageHeader, locate, readLayout, type ByteReader, type IndexLayout, type VectorRun } from './format.ts';
+import type { CheckFacts, CheckJob, ChildMessage } from './protocol.ts';
+
+function send(msg: ChildMessage): Promise<void> {
+  return new Promise((resolve) => {
+    if (!process.connected || !process.send) return resolve();
+    process.send(msg, undefined, {}, () => resolve());
+  });
+}
+
+/** The parent went away (service stopped): stop between steps rather than finish for no one. */
+function parentGone(): boolean {
+  return !process.connected;
+}
+
+function firstLine(err: unknown): string {
+  const text = err instanceof Error ? err.message : String(err);
+  return (text.split('\n')[0] ?? '').slice(0, 300);
+}
+
+/** Deterministic uniform [0, 1) (mulberry32). */
+function prng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** `n` distinct positions in [0, total), drawn with the seed, in ascending order. */
+function samplePositions(total: number, n: number, seed: number): number[] {
+  const rnd = prng(seed);
+  if (n >= total) return Array.from({ length: total }, (_, i) => i);
+  if (n * 2 > total) {
+    // Dense: a partial Fisher-Yates shuffle (total < 2n, so the array is small).
+    const all = Array.from({ length: total }, (_, i) => i);
+    for (let i = 0; i < n; i++) {
+      const j = i + Math.floor(rnd() * (total - i));
+      [all[i], all[j]] = [all[j] as number, all[i] as number];
+    }
+    return all.slice(0, n).sort((a, b) => a - b);
+  }
+  // Sparse: rejection sampling; every draw is new with probability > 1/2, the cap is a backstop.
+  const picked = new Set<number>();
+  for (let tries = 0; picked.size < n && tries < n * 64; tries++) picked.add(Math.floor(rnd() * total));
+  return [...picked].sort((a, b) => a - b);
+}
+
+function fileReader(fd: number, size: number): ByteReader {
+  return {
+    size,
+    read(offset, length) {
+      const b = Buffer.alloc(length);
+      const got = readSync(fd, b, 0, length, offset);
+      if (got !== length) throw new Error(`short read at ${offset}`);
+      return b;
+    },
+  };
+}
+
+function toNumbers(buf: Buffer, offset: number, floats: number, out: number[]): void {
+  for (let i = 0; i < floats; i++) out.push(buf.readFloatLE(offset + i * 4));
+}
+
+/** The stored vectors at the given positions, concatenated (number[], what faiss-node takes). */
+function readVectors(fd: number, runs: readonly VectorRun[], starts: readonly number[], positions: readonly number[], dim: number): number[] {
+  const out: number[] = [];
+  const b = Buffer.alloc(dim * 4);
+  for (const p of positions) {
+    const r = locate(starts, p);
+    const at = (runs[r] as VectorRun).vectors + (p - (starts[r] as number)) * dim * 4;
+    if (readSync(fd, b, 0, b.length, at) !== b.length) throw new Error(`short read at ${at}`);
+    toNumbers(b, 0, dim, out);
+  }
+  return out;
+}
+
+interface Neighbour {
+  id: number;
+  distance: number;
+}
+
+/**
+ * Exact k nearest stored vectors of every query: the stored vectors are streamed in chunks,
+ * each copied as a flat index file into the scratch directory and loaded with Index.read
+ * (no number[] of millions of elements), searched, and merged. Not fromBuffer: faiss-node
+ * 0.5.1 never frees the reader it copies the buffer into, so every chunk would leak its
+ * size (a whole index's worth per check). Memory beyond the loaded index: about two chunks.
+ */
+async function exactNeighbours(
+  fd: number,
+  runs: readonly VectorRun[],
+  dim: number,
+  metric: 'l2' | 'inner_product',
+  queries: number[],
+  nq: number,
+  k: number,
+  chunkBytes: number,
+  scratch: string,
+): Promise<Neighbour[][] | undefined> {
+  const better = metric === 'l2' ? (a: number, b: number) => a < b : (a: number, b: number) => a > b;
+  const best: Neighbour[][] = Array.from({ length: nq }, () => []);
+  const perChunk = Math.max(1, Math.floor(chunkBytes / (dim * 4)));
+  const copyBuf = Buffer.alloc(1 << 20);
+  // Pieces of runs, each at most perChunk vectors, grouped into chunks.
+  let pieces: Array<{ run: VectorRun; from: number; count: number }> = [];
+  let pending = 0;
+  const flush = async (): Promise<boolean> => {
+    if (pending === 0) return true;
+    // The chunk as a flat index file: header, then the vectors copied from the index file.
+    const file = join(scratch, 'chunk.index');
+    const out = openSync(file, 'w');
+    const ids = new Float64Array(pending);
+    try {
+      writeSync(out, flatImageHeader(dim, pending, metric));
+      let n = 0;
+      for (const piece of pieces) {
+        const start = piece.run.vectors + piece.from * dim * 4;
+        const bytes = piece.count * dim * 4;
+        for (let done = 0; done < bytes; ) {
+          const len = Math.min(copyBuf.length, bytes - done);
+          if (readSync(fd, copyBuf, 0, len, start + done) !== len) throw new Error('short read of stored vectors');
+          writeSync(out, copyBuf, 0, len);
+          done += len;
+        }
+        if (piece.run.ids === undefined) {
+          for (let i = 0; i < piece.count; i++) ids[n + i] = piece.run.firstId + piece.from + i;
+        } else {
+          const idBuf = Buffer.alloc(piece.count * 8);
+          if (readSync(fd, idBuf, 0, idBuf.length, piece.run.ids + piece.from * 8) !== idBuf.length) throw new Error('short read of ids');
+          for (let i = 0; i < piece.count; i++) ids[n + i] = Number(idBuf.readBigInt64LE(i * 8));
+        }
+        n += piece.count;
+      }
+    } finally {
+      closeSync(out);
+    }
+    let chunk: Index | undefined;
+    try {
+      chunk = faiss.Index.read(file);
+    } finally {
+      rmSync(file, { force: true });
+    }
+    const kk = Math.min(k, pending);
+    const res = chunk.search(queries, kk);
+    chunk = undefined;
+    for (let q = 0; q < nq; q++) {
+      const list = best[q] as Neighbour[];
+      for (let j = 0; j < kk; j++) {
+        const label = res.labels[q * kk + j] as number;
+        if (label < 0) continue;
+        list.push({ id: ids[label] as number, distance: res.distances[q * kk + j] as number });
+      }
+      list.sort((a, b) => (better(a.distance, b.distance) ? -1 : better(b.distance, a.distance) ? 1 : 0));
+      list.length = Math.min(list.length, k);
+    }
+    pieces = [];
+    pending = 0;
+    // The chunk's native memory is invisible to V8's heuristics: collect it now.
+    (globalThis as { gc?: () => void }).gc?.();
+    await new Promise((r) => setImmediate(r));
+    return !parentGone();
+  };
+  for (const run of runs) {
+    for (let from = 0; from < run.count; ) {
+      const count = Math.min(run.count - from, perChunk - pending);
+      pieces.push({ run, from, count });
+      pending += count;
+      from += count;
+      if (pending >= perChunk && !(await flush())) return undefined;
+    }
+  }
+  if (!(await flush())) return undefined;
+  return best;
+}
+
+function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 === 1 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
+}
+
+/**
+ * Fills `facts` step by step (so a failure late in the check keeps what was learnt); returns
+ * false when the parent went away mid-check and nothing should be sent.
+ */
+async function check(job: CheckJob, facts: CheckFacts): Promise<boolean> {
+  let index: Index;
+  try {
+    index = faiss.Index.read(job.path);
+  } catch (err) {
+    facts.loadable = false;
+    facts.error = firstLine(err);
+    return true;
+  }
+  const vectors = index.ntotal();
+  const dimension = index.getDimension();
+  const trained = index.isTrained();
+  Object.assign(facts, { loadable: true, vectors, dimension, trained });
+  await send({ kind: 'loaded', vectors, dimension, trained });
+
+  const fd = openSync(job.path, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    let layout: IndexLayout | undefined;
+    let layoutError: string | undefined;
+    try {
+      layout = readLayout(fileReader(fd, size));
+      // The file could have been replaced between FAISS's read and ours.
+      if (layout.header.ntotal !== vectors || layout.header.dimension !== dimension) {
+        layoutError = 'the file changed while it was checked';
+        layout = undefined;
+      }
+    } catch (err) {
+      layoutError = firstLine(err);
+    }
+    if (layout) {
+      facts.type = layout.type;
+      facts.metric = layout.metric;
+      if (layout.ivf) facts.ivf = layout.ivf;
+    }
+    // Guards against FAISS's aborting paths: a search needs a trained, non-empty index and 0 < k ≤ ntotal.
+    if (!trained || vectors === 0 || dimension <= 0) {
+      facts.recallSkipped = !trained ? 'index is not trained' : 'index is empty';
+      return true;
+    }
+    const k = Math.min(job.k, vectors);
+    const runs = layout?.runs;
+    const starts: number[] = [];
+    if (runs) {
+      let acc = 0;
+      for (const r of runs) {
+        starts.push(acc);
+        acc += r.count;
+      }
+    }
+    const positions = samplePositions(vectors, Math.min(job.recallSample, vectors), job.seed);
+    // Queries: the index's own vectors when they can be read, else seeded random vectors
+    // (enough to time a probe; recall then is not measured).
+    let queries: number[];
+    if (runs) {
+      queries = readVectors(fd, runs, starts, positions, dimension);
+    } else {
+      const rnd = prng(job.seed);
+      queries = Array.from({ length: positions.length * dimension }, rnd);
+    }
+    const nq = positions.length;
+
+    // Probe: single-query searches, as the application makes them.
+    const times: number[] = [];
+    const probes = Math.max(1, Math.min(job.probes, 1000));
+    for (let i = 0; i < probes; i++) {
+      const q = i % nq;
+      const one = queries.slice(q * dimension, (q + 1) * dimension);
+      const t0 = process.hrtime.bigint();
+      index.search(one, k);
+      times.push(Number(process.hrtime.bigint() - t0) / 1e9);
+    }
+    facts.probe = { medianSeconds: median(times), maxSeconds: Math.max(...times), queries: probes, k };
+    if (parentGone()) return false;
+
+    if (!runs || !layout) {
+      facts.recallSkipped = layout?.why ?? layoutError ?? 'stored vectors not readable';
+      return true;
+    }
+    if (layout.metric === 'other') {
+      facts.recallSkipped = 'exact search is implemented for L2 and inner product only';
+      return true;
+    }
+    const ann = index.search(queries, k);
+    const exact = await exactNeighbours(fd, runs, dimension, layout.metric, queries, nq, k, job.chunkBytes, job.scratchDir);
+    if (!exact) return false;
+    // A returned neighbour counts when it is one of the exact k, or ties with the k-th (equal
+    // distance): duplicates in the data must not read as lost recall.
+    let hits = 0;
+    for (let q = 0; q < nq; q++) {
+      const truth = exact[q] as Neighbour[];
+      const ids = new Set(truth.map((n) => n.id));
+      const kth = truth[truth.length - 1]?.distance ?? 0;
+      const tol = 1e-5 * Math.max(1, Math.abs(kth));
+      for (let j = 0; j < k; j++) {
+        const label = ann.labels[q * k + j] as number;
+        if (label < 0) continue;
+        const d = ann.distances[q * k + j] as number;
+        if (ids.has(label) || (layout.metric === 'l2' ? d <= kth + tol : d >= kth - tol)) hits++;
+      }
+    }
+    facts.recall = { value: hits / (nq * k), queries: nq, k };
+    return true;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+process.on('disconnect', () => process.exit(0));
+process.once('message', (raw: unknown) => {
+  void (async () => {
+    const job = raw as CheckJob;
+    const facts: CheckFacts = { loadable: false };
+    let report = true;
+    try {
+      report = await check(job, facts);
+    } catch (err) {
+      // A JS error here is ours (a short read of a file replaced mid-check, ...), not FAISS's:
+      // FAISS's own read errors are caught above and its other errors abort the process.
+      facts.incomplete = firstLine(err);
+    }
+    if (report) await send({ kind: 'result', facts });
+    process.exit(0);
+  })();
+});
+try {
+  // Lowest fair share: the service's event loop must win every contest for a CPU.
+  setPriority(19);
+} catch {
+  // not permitted here: the thread limits (set by the parent) still apply
+}
+await send({ kind: 'ready' });

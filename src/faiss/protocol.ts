@@ -1,0 +1,46 @@
+// Messages between the checker (src/faiss/checker.ts, in the service) and the child process
+// that loads and probes one index (src/faiss/check-child.ts). JSON over Node's IPC channel.
+
+/** What the checker asks the child to do: one check of one index file, then exit. */
+export interface CheckJob {
+  path: string;
+  /** Neighbours per query for recall and the probe (10; fewer when the index holds fewer). */
+  k: number;
+  /** Queries (own vectors) used to measure recall. */
+  recallSample: number;
+  /** Single-query searches timed for the probe latency. */
+  probes: number;
+  /** Seed of the sample, so a check of the same file draws the same vectors. */
+  seed: number;
+  /** Bytes of stored vectors per chunk of the exact search (bounds the child's extra memory). */
+  chunkBytes: number;
+  /** A private directory for the chunk files (the parent creates and removes it). */
+  scratchDir: string;
+}
+
+/** What a completed check found. Facts about the index are present only when it loaded. */
+export interface CheckFacts {
+  loadable: boolean;
+  /** Why the file did not load (FAISS's message, first line). */
+  error?: string;
+  /** Set when the check stopped early on an error of its own after the file loaded. */
+  incomplete?: string;
+  vectors?: number;
+  dimension?: number;
+  trained?: boolean;
+  /** FAISS class name (from the file's fourcc), "unknown" if not in our table. */
+  type?: string;
+  metric?: 'l2' | 'inner_product' | 'other';
+  ivf?: { nlist: number; nprobe: number };
+  recall?: { value: number; queries: number; k: number };
+  /** Why recall was not measured (type whose vectors cannot be read, untrained, empty). */
+  recallSkipped?: string;
+  probe?: { medianSeconds: number; maxSeconds: number; queries: number; k: number };
+}
+
+export type ChildMessage =
+  /** faiss-node loaded in the child: a crash from here on is the file's or FAISS's doing. */
+  | { kind: 'ready' }
+  /** FAISS read the file. */
+  | { kind: 'loaded'; vectors: number; dimension: number; trained: boolean }
+  | { kind: 'result'; facts: CheckFacts };
