@@ -9,7 +9,7 @@
 //   - statements per second on the primary with 1 scraper vs 8 concurrent scrapers, each in a
 //     closed loop for a fixed time (delta of sum(calls) in pg_stat_statements).
 // Prints a markdown table with PASS/MISS per target and writes it to bench/results/scrape.md.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -35,6 +35,9 @@ const SCRAPES = intEnv('HOUSEKEEPER_BENCH_SCRAPES', 300, 10, 5000);
 const WARMUP = intEnv('HOUSEKEEPER_BENCH_WARMUP', 30, 1, 1000);
 const LOAD_SECONDS = intEnv('HOUSEKEEPER_BENCH_LOAD_SECONDS', 5, 1, 60);
 const CONCURRENT = 8;
+// Extra Node flags for housekeeper's process, to try heap settings: e.g. "--max-semi-space-size=2".
+const NODE_FLAGS = (process.env['HOUSEKEEPER_BENCH_NODE_FLAGS'] ?? '').split(/\s+/).filter((f) => f !== '');
+if (NODE_FLAGS.some((f) => !f.startsWith('--'))) throw new Error('HOUSEKEEPER_BENCH_NODE_FLAGS: only --flags');
 const SCRAPE_TIMEOUT_MS = 15_000;
 
 // What Prometheus 2.42 sends: it negotiates OpenMetrics, accepts gzip and announces its timeout.
@@ -182,6 +185,9 @@ async function seed(stack: Stack): Promise<void> {
   await c.connect();
   try {
     for (const s of [
+      // The harness installs it in the postgres database only; the app's database has it too,
+      // so housekeeper's top-statements query runs as it would in production.
+      `CREATE EXTENSION IF NOT EXISTS pg_stat_statements`,
       `CREATE TABLE documents (id bigint PRIMARY KEY, title text NOT NULL, body text NOT NULL, updated_at timestamptz NOT NULL DEFAULT now())`,
       `CREATE TABLE conversations (id int PRIMARY KEY, user_id int NOT NULL, started_at timestamptz NOT NULL, archived boolean NOT NULL DEFAULT false)`,
       `CREATE TABLE chat_logs (id bigserial PRIMARY KEY, conversation_id int NOT NULL, message text NOT NULL, created_at timestamptz NOT NULL)`,
@@ -274,8 +280,14 @@ const f1 = (n: number): string => n.toFixed(1);
 const f2 = (n: number): string => n.toFixed(2);
 const pass = (ok: boolean): string => (ok ? 'PASS' : 'MISS');
 
+/** The 1-minute load average: other work on the machine skews latencies. */
+function loadavg(): string {
+  return fs.readFileSync('/proc/loadavg', 'utf8').split(' ')[0] ?? '?';
+}
+
 interface Results {
   when: string;
+  load: { before: string; after: string };
   machine: { nproc: number; cpu: string };
   versions: Record<string, string>;
   scrapes: number;
@@ -299,7 +311,7 @@ function report(r: Results): string {
   const loadRatio = eight.qps / one.qps;
   const [pe1, pe8] = r.peLoad;
   const lines = [
-    `Scrape benchmark, ${r.when}; ${r.machine.nproc} CPUs (${r.machine.cpu}); ${r.scrapes} sequential scrapes each after ${r.warmup} warm-up scrapes; load phases ${LOAD_SECONDS} s each.`,
+    `Scrape benchmark, ${r.when}; ${r.machine.nproc} CPUs (${r.machine.cpu}), load average ${r.load.before} before the measurements and ${r.load.after} after; ${r.scrapes} sequential scrapes each after ${r.warmup} warm-up scrapes; load phases ${LOAD_SECONDS} s each.`,
     '',
     '| measure | housekeeper | postgres_exporter + redis_exporter | ratio | target | result |',
     '|---|---|---|---|---|---|',
@@ -312,7 +324,7 @@ function report(r: Results): string {
     '',
     'Details:',
     '',
-    `- housekeeper: ${r.hk.series} samples, ${r.hk.bytes} bytes (${r.hk.contentType}); RSS after the whole run ${f1(r.hk.rssAfter)} MB.`,
+    `- housekeeper: ${NODE_FLAGS.length > 0 ? `run with Node flags ${NODE_FLAGS.join(' ')}; ` : ''}${r.hk.series} samples, ${r.hk.bytes} bytes (${r.hk.contentType}); RSS after the whole run ${f1(r.hk.rssAfter)} MB.`,
     `- postgres_exporter: ${r.pe.series} samples, ${r.pe.bytes} bytes; median ${f2(r.pe.median)} ms, p99 ${f2(r.pe.p99)} ms.`,
     `- redis_exporter: ${r.re.series} samples, ${r.re.bytes} bytes; median ${f2(r.re.median)} ms, p99 ${f2(r.re.p99)} ms.`,
     `- Median of the per-iteration sum postgres_exporter + redis_exporter: ${f2(r.anchorSum.median)} ms (ratio ${f2(r.hk.median / r.anchorSum.median)}).`,
@@ -324,14 +336,10 @@ function report(r: Results): string {
   return lines.join('\n') + '\n';
 }
 
+/** A tool's version from its --version output (stdout or stderr, whichever it uses). */
 function version(cmd: string, args: string[], re: RegExp): string {
-  try {
-    const out = execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 10_000 });
-    return re.exec(out)?.[1] ?? 'unknown';
-  } catch (err) {
-    const e = err as { stdout?: string; stderr?: string };
-    return re.exec(`${e.stdout ?? ''}${e.stderr ?? ''}`)?.[1] ?? 'unknown';
-  }
+  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 10_000 });
+  return re.exec(`${r.stdout ?? ''}${r.stderr ?? ''}`)?.[1] ?? 'unknown';
 }
 
 // ---------------------------------------------------------------------------------------
@@ -367,7 +375,11 @@ export async function main(): Promise<void> {
         ].join('\n'),
         undefined,
       );
-      return { cmd: 'bash', args: [path.join(ROOT, 'scripts', 'node.sh'), path.join(ROOT, 'src', 'main.ts')], env: cleanEnv({ HOUSEKEEPER_CONFIG: configFile }) };
+      return {
+        cmd: 'bash',
+        args: [path.join(ROOT, 'scripts', 'node.sh'), ...NODE_FLAGS, path.join(ROOT, 'src', 'main.ts')],
+        env: cleanEnv({ HOUSEKEEPER_CONFIG: configFile }),
+      };
     });
     exporters.push(hk);
     // scripts/node.sh execs node (and setpriv execs bash), so the pid we hold is node's own.
@@ -378,24 +390,52 @@ export async function main(): Promise<void> {
     }
     log(`housekeeper pid ${hk.pid} is ${exe} ${cmdline.slice(1).join(' ')}`);
 
+    // postgres_exporter 0.11 answers 500 to every scrape when DATA_SOURCE_NAME names two
+    // servers: its new-style collectors (database, bgwriter) emit their
+    // pg_scrape_collector_* series once per server without a server label ("was collected
+    // before with the same name and label values", postgres_exporter issues #609 and #706).
+    // So those two are off, and the one metric of theirs housekeeper also has,
+    // pg_database_size_bytes, comes back through a custom query on the legacy path, which
+    // labels each series with its server. Lost: pg_stat_bgwriter_* (housekeeper has no such
+    // metric). Everything else is postgres_exporter's default set.
+    const queries = path.join(dir, 'postgres_exporter-queries.yml');
+    writeOwnedFile(
+      queries,
+      [
+        'pg_database:',
+        '  query: "SELECT datname, pg_database_size(datname)::float8 AS size_bytes FROM pg_database"',
+        '  master: true',
+        '  metrics:',
+        '    - datname: { usage: LABEL, description: "Name of the database" }',
+        '    - size_bytes: { usage: GAUGE, description: "Disk space used by the database" }',
+        '',
+      ].join('\n'),
+      undefined,
+    );
     const dsn = (srv: Stack['primary']): string => `${srv.url({ db: 'app', user: 'housekeeper' })}?sslmode=disable`;
     const pe = await startExporter('postgres_exporter', dir, (port) => ({
       cmd: '/usr/bin/prometheus-postgres-exporter',
-      args: [`--web.listen-address=127.0.0.1:${port}`, '--log.level=warn'],
+      args: [
+        `--web.listen-address=127.0.0.1:${port}`,
+        '--log.level=warn',
+        '--no-collector.database',
+        '--no-collector.bgwriter',
+        `--extend.query-path=${queries}`,
+      ],
       env: cleanEnv({ DATA_SOURCE_NAME: `${dsn(s.primary)},${dsn(s.replica)}` }),
     }));
     exporters.push(pe);
-    const redisPwFile = path.join(dir, 'redis.password');
-    writeOwnedFile(redisPwFile, s.redis.password, undefined);
+    // The password goes in the environment (REDIS_PASSWORD), not argv; -redis.password-file
+    // is a JSON map of address to password in 1.45.
     const re = await startExporter('redis_exporter', dir, (port) => ({
       cmd: '/usr/bin/prometheus-redis-exporter',
-      args: [`-web.listen-address=127.0.0.1:${port}`, `-redis.addr=redis://127.0.0.1:${s.redis.port}`, `-redis.password-file=${redisPwFile}`],
-      env: cleanEnv(),
+      args: [`-web.listen-address=127.0.0.1:${port}`, `-redis.addr=redis://127.0.0.1:${s.redis.port}`],
+      env: cleanEnv({ REDIS_PASSWORD: s.redis.password }),
     }));
     exporters.push(re);
     log(`exporters up: housekeeper ${hk.url}, postgres_exporter ${pe.url}, redis_exporter ${re.url}`);
 
-    // Warm-up (connections, JIT), then check every exporter sees every server.
+    // Warm-up (connections, JIT, prepared statements).
     let hkLast: Scrape | undefined;
     let peLast: Scrape | undefined;
     let reLast: Scrape | undefined;
@@ -405,13 +445,15 @@ export async function main(): Promise<void> {
       reLast = await scrape(re.url);
     }
     if (!hkLast || !peLast || !reLast) throw new Error('no warm-up scrape');
-    // OpenMetrics output is what Prometheus negotiates; housekeeper's exposition drops the
-    // _total suffix of counters in it, which does not matter for these gauges.
+    // Every exporter must see every server, or the comparison is void.
     expectAll(hkLast.body, 'housekeeper_collector_success', 1, 'housekeeper', 4);
     expectAll(hkLast.body, 'pg_up', 1, 'housekeeper', 2);
     expectAll(hkLast.body, 'pgbouncer_up', 1, 'housekeeper');
     expectAll(hkLast.body, 'redis_up', 1, 'housekeeper');
     expectAll(peLast.body, 'pg_up', 1, 'postgres_exporter');
+    if (samples(peLast.body, 'pg_database_size_bytes').filter(([l]) => l.includes('datname="app"')).length < 2) {
+      throw new Error('postgres_exporter: expected pg_database_size_bytes for app on both servers');
+    }
     expectAll(peLast.body, 'pg_exporter_last_scrape_error', 0, 'postgres_exporter');
     if (samples(peLast.body, 'pg_stat_database_xact_commit').filter(([l]) => l.includes('datname="app"')).length < 2) {
       throw new Error('postgres_exporter: expected pg_stat_database_xact_commit for app on both servers');
@@ -423,6 +465,7 @@ export async function main(): Promise<void> {
 
     // Idle RSS: after start and the warm-up scrapes, 2 s without traffic.
     await sleep(2_000);
+    const loadBefore = loadavg();
     const idleRss = { hk: rssMb(hk.pid), pe: rssMb(pe.pid), re: rssMb(re.pid) };
 
     // Latency and CPU: N iterations of housekeeper, then postgres_exporter, then
@@ -463,6 +506,7 @@ export async function main(): Promise<void> {
     const results: Results = {
       when: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
       machine: m,
+      load: { before: loadBefore, after: loadavg() },
       versions: {
         node: process.version,
         postgres: version('psql', ['--version'], /(\d+\.\d+)/),

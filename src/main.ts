@@ -3,8 +3,7 @@ import { createLogger } from './log.ts';
 import { buildApp } from './app.ts';
 import { createRegistry } from './metrics/registry.ts';
 import { closeTargets, createTargets } from './targets/index.ts';
-import { createRemediation, type Remediation } from './remediation/index.ts';
-import { actions } from './actions/index.ts';
+import type { Remediation } from './remediation/index.ts';
 
 // Entry point: config, app, listen, graceful shutdown. A bad config (or rules file) exits 2
 // with one line naming the file and field; nothing is started.
@@ -23,7 +22,12 @@ async function main(): Promise<void> {
     const registry = createRegistry();
     const targets = createTargets(config, log);
     try {
-      remediation = config.remediation.enabled ? await createRemediation(config, targets, registry, log, actions) : undefined;
+      // Loaded only when on: an exporter-only deployment never pays for the queue's modules.
+      if (config.remediation.enabled) {
+        const { createRemediation } = await import('./remediation/index.ts');
+        const { actions } = await import('./actions/index.ts');
+        remediation = await createRemediation(config, targets, registry, log, actions);
+      }
     } catch (err) {
       await closeTargets(targets);
       throw err;

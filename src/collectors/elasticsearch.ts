@@ -1,5 +1,4 @@
-import { errors } from '@elastic/elasticsearch';
-import type { ElasticsearchTarget } from '../targets/elasticsearch.ts';
+import { esModule, type ElasticsearchTarget } from '../targets/elasticsearch.ts';
 import type { MetricFactory } from '../metrics/registry.ts';
 import { defineCollector, type CollectContext } from './collector.ts';
 
@@ -75,7 +74,7 @@ type Metrics = ReturnType<typeof declare>;
 
 /** A short, secret-free account of a client error: status, Elasticsearch's error type and reason. */
 export function describeError(err: unknown): string {
-  if (err instanceof errors.ResponseError) {
+  if (err instanceof esModule().errors.ResponseError) {
     const e = (err.body as { error?: { type?: string; reason?: string } | string } | undefined)?.error;
     const detail = typeof e === 'string' ? e : [e?.type, e?.reason].filter((x) => x).join(': ');
     return `HTTP ${err.statusCode ?? '?'}${detail ? ` ${detail}` : ''}`;
@@ -93,7 +92,7 @@ async function step<T>(what: string, run: () => Promise<T>): Promise<T> {
 }
 
 function isIndexNotFound(err: unknown): boolean {
-  if (!(err instanceof errors.ResponseError) || err.statusCode !== 404) return false;
+  if (!(err instanceof esModule().errors.ResponseError) || err.statusCode !== 404) return false;
   const e = (err.body as { error?: { type?: string } } | undefined)?.error;
   return e?.type === 'index_not_found_exception';
 }

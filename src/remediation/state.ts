@@ -1,6 +1,5 @@
 import { mkdirSync } from 'node:fs';
 import pg from 'pg';
-import { PGlite } from '@electric-sql/pglite';
 import { fromPglite, type Db } from 'pg-boss';
 import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
@@ -59,6 +58,7 @@ function openPostgres(url: string, log: Logger): StateDb {
 
 async function openEmbedded(path: string): Promise<StateDb> {
   mkdirSync(path, { recursive: true });
+  const { PGlite } = await import('@electric-sql/pglite');
   const pgl = await PGlite.create(path);
   // PGlite runs one statement at a time; our callers are few and short, and pg-boss shares it.
   return {

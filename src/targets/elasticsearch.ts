@@ -1,5 +1,14 @@
-import { Client } from '@elastic/elasticsearch';
+import { createRequire } from 'node:module';
+import type { Client } from '@elastic/elasticsearch';
 import type { ElasticsearchConfig } from '../config.ts';
+
+// The client weighs about 40 MB once loaded; a deployment with no Elasticsearch never loads
+// it. require() keeps the constructor synchronous.
+const require = createRequire(import.meta.url);
+type EsModule = typeof import('@elastic/elasticsearch');
+export function esModule(): EsModule {
+  return require('@elastic/elasticsearch') as EsModule;
+}
 
 export interface ElasticsearchTargetOptions {
   /** Upper bound of one request; the scrape's own deadline (an AbortSignal) usually ends it sooner. */
@@ -37,7 +46,8 @@ export class ElasticsearchTarget {
     const password = decodeURIComponent(url.password);
     url.username = '';
     url.password = '';
-    this.client = new Client({
+    const { Client: EsClient } = esModule();
+    this.client = new EsClient({
       node: url.toString(),
       ...(username !== '' || password !== '' ? { auth: { username, password } } : {}),
       maxRetries: 0,

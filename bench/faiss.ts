@@ -1,0 +1,345 @@
+// FAISS benchmark: does a 1M-vector index make /metrics slow?
+//
+// One 1M×128 IVF-Flat index (IVF1024, nprobe 16 in the file) is built once with faiss-node
+// and cached under /dev/shm (or os.tmpdir()), keyed by its parameters, so reruns start at
+// once. housekeeper runs as its own process (scripts/node.sh src/main.ts, as `npm start`),
+// first with no index configured, then with the index and check_interval 1s, so a check
+// (load 512 MB, 20 probes, recall@10 of 100 own vectors against exact search over all 1M)
+// is in progress for most of the measurement; then without the index again. Each phase is
+// sequential closed-loop scrapes, as Prometheus 2.42 sends them. The figures compared:
+// /metrics latency, median and p99, of the scrapes made while a check was running
+// (faiss_index_check_running 1 in the answer) against the scrapes with no index configured.
+// Target: p99 with the index at most 1.5× the no-index p99.
+//
+// Results go to bench/results/faiss.md and stdout. Knobs (environment):
+//   HOUSEKEEPER_BENCH_FAISS_VECTORS (default 1000000), HOUSEKEEPER_BENCH_FAISS_SCRAPES
+//   (scrapes per phase, and at least as many during checks, over 3 or more checks; default 2000),
+//   HOUSEKEEPER_BENCH_FAISS_DIR (where the index is cached).
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statfsSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import faiss from 'faiss-node';
+import { freePort } from '../test/harness/ports.ts';
+import { ManagedProcess, cleanEnv, makeTempDir, removeTempDir, sleep, waitFor, withPortRetry, writeOwnedFile } from '../test/harness/proc.ts';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const RESULTS = path.join(ROOT, 'bench', 'results', 'faiss.md');
+
+function intEnv(name: string, dflt: number, min: number, max: number): number {
+  const raw = process.env[name];
+  const n = raw === undefined ? dflt : Number.parseInt(raw, 10);
+  if (!Number.isInteger(n) || n < min || n > max) throw new Error(`${name} must be an integer in [${min}, ${max}]`);
+  return n;
+}
+
+const VECTORS = intEnv('HOUSEKEEPER_BENCH_FAISS_VECTORS', 1_000_000, 10_000, 5_000_000);
+const DIM = 128;
+const NLIST = 1024;
+const NPROBE = 16;
+const TRAIN = 64 * NLIST; // 64 points per centroid: FAISS wants at least 39
+const SEED = 42;
+const SCRAPES = intEnv('HOUSEKEEPER_BENCH_FAISS_SCRAPES', 2000, 100, 100_000);
+const WARMUP = 50;
+const MIN_CHECKS = 3;
+const PHASE_LIMIT_MS = 10 * 60_000; // every loop below is bounded
+const SCRAPE_TIMEOUT_MS = 15_000;
+const CACHE_REV = 2; // bump when the data or build below changes
+
+const PROMETHEUS_HEADERS: Record<string, string> = {
+  accept:
+    'application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1',
+  'accept-encoding': 'gzip',
+  'user-agent': 'Prometheus/2.42.0',
+  'x-prometheus-scrape-timeout-seconds': '10',
+};
+
+const log = (msg: string): void => void process.stderr.write(`bench/faiss: ${msg}\n`);
+
+// ---------------------------------------------------------------------------------------
+// The index
+
+function cacheDir(): string {
+  const fromEnv = process.env['HOUSEKEEPER_BENCH_FAISS_DIR'];
+  if (fromEnv) return fromEnv;
+  const need = VECTORS * DIM * 4 * 1.2 + 1e9;
+  try {
+    const s = statfsSync('/dev/shm');
+    if (s.bavail * s.bsize > need) return path.join('/dev/shm', `housekeeper-bench-${process.getuid?.() ?? 0}`);
+  } catch {
+    // no /dev/shm
+  }
+  return path.join(os.tmpdir(), `housekeeper-bench-${process.getuid?.() ?? 0}`);
+}
+
+/** Clustered data, closer to real embeddings than uniform noise: 4096 centres, uniform noise around them as wide as their spread. */
+function batchOfVectors(start: number, count: number): number[] {
+  const centre = (c: number, j: number): number => {
+    const x = Math.sin((c + 1) * 12.9898 + (j + 1) * 78.233 + SEED) * 43758.5453;
+    return x - Math.floor(x);
+  };
+  let s = (SEED * 2654435761 + start) >>> 0;
+  const rnd = (): number => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const out = new Array<number>(count * DIM);
+  for (let i = 0; i < count; i++) {
+    const c = Math.floor(rnd() * 4096);
+    for (let j = 0; j < DIM; j++) out[i * DIM + j] = centre(c, j) + (rnd() - 0.5) * 1.0;
+  }
+  return out;
+}
+
+interface Built {
+  file: string;
+  cached: boolean;
+  seconds: { train: number; add: number; write: number };
+}
+
+/** Builds the index unless a complete one with the same parameters is cached. */
+export function ensureIndex(): Built {
+  const dir = cacheDir();
+  mkdirSync(dir, { recursive: true });
+  const name = `faiss-${VECTORS}x${DIM}-ivf${NLIST}-nprobe${NPROBE}-seed${SEED}-r${CACHE_REV}`;
+  const file = path.join(dir, `${name}.index`);
+  const done = `${file}.built.json`;
+  if (existsSync(file) && existsSync(done)) {
+    const meta = JSON.parse(readFileSync(done, 'utf8')) as Built['seconds'] & { size: number };
+    if (statSync(file).size === meta.size) return { file, cached: true, seconds: meta };
+  }
+  for (const f of readdirSync(dir)) if (f.startsWith(`${name}.index.tmp`)) rmSync(path.join(dir, f), { force: true });
+  log(`building ${VECTORS}×${DIM} IVF${NLIST},Flat in ${dir} (takes a while; cached for reruns)`);
+  const t0 = performance.now();
+  const index = faiss.Index.fromFactory(DIM, `IVF${NLIST},Flat`, faiss.MetricType.METRIC_L2);
+  // Guards against FAISS's aborting paths: enough training points, trained before add.
+  const trainOn = Math.min(VECTORS, TRAIN);
+  if (trainOn < NLIST) throw new Error('not enough vectors to train');
+  index.train(batchOfVectors(0, trainOn));
+  if (!index.isTrained()) throw new Error('IVF index did not train');
+  const t1 = performance.now();
+  const BATCH = 25_000;
+  for (let i = 0; i < VECTORS; i += BATCH) {
+    index.add(batchOfVectors(i, Math.min(BATCH, VECTORS - i)));
+    if ((i / BATCH) % 8 === 0) log(`  added ${i + BATCH} of ${VECTORS}`);
+  }
+  const t2 = performance.now();
+  // write() aborts the process when the path cannot be opened: the directory exists (above).
+  const tmp = `${file}.tmp-${process.pid}`;
+  index.write(tmp);
+  // nprobe lives in the IVF-Flat header at byte 45 (faiss-node has no setter).
+  const fd = openSync(tmp, 'r+');
+  const nprobe = Buffer.alloc(8);
+  nprobe.writeBigUInt64LE(BigInt(NPROBE));
+  writeSync(fd, nprobe, 0, 8, 45);
+  closeSync(fd);
+  renameSync(tmp, file);
+  const t3 = performance.now();
+  const seconds = { train: (t1 - t0) / 1000, add: (t2 - t1) / 1000, write: (t3 - t2) / 1000 };
+  writeFileSync(done, JSON.stringify({ ...seconds, size: statSync(file).size }));
+  return { file, cached: false, seconds };
+}
+
+// ---------------------------------------------------------------------------------------
+// The service and its scrapes
+
+interface Service {
+  url: string;
+  pid: number;
+  proc: ManagedProcess;
+}
+
+async function startHousekeeper(dir: string, name: string, faissYaml: string): Promise<Service> {
+  return withPortRetry(freePort, async (port) => {
+    const config = path.join(dir, `${name}.yml`);
+    writeOwnedFile(config, [`server: { host: 127.0.0.1, port: ${port} }`, 'log: { level: warn }', faissYaml, ''].join('\n'), undefined);
+    const proc = new ManagedProcess({
+      name: `housekeeper (${name}) :${port}`,
+      cmd: 'bash',
+      args: [path.join(ROOT, 'scripts', 'node.sh'), path.join(ROOT, 'src', 'main.ts')],
+      env: cleanEnv({ HOUSEKEEPER_CONFIG: config }),
+      logFile: path.join(dir, `${name}.log`),
+      asOwner: undefined,
+      stopSignal: 'SIGTERM',
+      exitSignal: 'SIGTERM',
+      cwd: ROOT,
+    });
+    const url = `http://127.0.0.1:${port}/metrics`;
+    try {
+      await waitFor(name, proc, async () => ((await fetch(url, { signal: AbortSignal.timeout(5_000) })).ok ? true : undefined), { timeoutMs: 60_000, intervalMs: 100 });
+    } catch (err) {
+      await proc.stop(5_000);
+      throw err;
+    }
+    return { url, pid: proc.pid, proc };
+  });
+}
+
+async function scrape(url: string): Promise<{ ms: number; body: string }> {
+  const t0 = performance.now();
+  const r = await fetch(url, { headers: PROMETHEUS_HEADERS, signal: AbortSignal.timeout(SCRAPE_TIMEOUT_MS) });
+  const body = await r.text();
+  const ms = performance.now() - t0;
+  if (!r.ok) throw new Error(`${url}: HTTP ${r.status}: ${body.slice(0, 300)}`);
+  return { ms, body };
+}
+
+function sample(body: string, name: string): number | undefined {
+  const m = new RegExp(`^${name}\\{[^}]*target="bench"[^}]*\\} (\\S+)`, 'm').exec(body);
+  return m ? Number(m[1]) : undefined;
+}
+
+function quantile(values: readonly number[], q: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
+  return sorted[i] as number;
+}
+
+function rssMb(pid: number): number {
+  try {
+    const kb = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+    return kb === undefined ? 0 : Number(kb) / 1024;
+  } catch {
+    return 0; // gone
+  }
+}
+
+/** Direct children of pid (the check process), from /proc. */
+function childrenOf(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+interface Phase {
+  all: number[];
+  during: number[];
+  outside: number[];
+  checks: number;
+  maxChildRssMb: number;
+  serviceRssMb: number;
+  last: string;
+}
+
+/**
+ * Sequential scrapes until `want` scrapes have been taken (with `minChecks`: during a check,
+ * and across at least that many complete checks, so every stage of a check is covered),
+ * bounded by PHASE_LIMIT_MS.
+ */
+async function phase(svc: Service, want: number, minChecks = 0): Promise<Phase> {
+  const p: Phase = { all: [], during: [], outside: [], checks: 0, maxChildRssMb: 0, serviceRssMb: 0, last: '' };
+  const end = Date.now() + PHASE_LIMIT_MS;
+  let lastCheck: number | undefined;
+  let i = 0;
+  while (minChecks === 0 ? p.all.length < want : p.during.length < want || p.checks < minChecks) {
+    if (Date.now() > end) throw new Error(`phase did not collect ${want} scrapes within ${PHASE_LIMIT_MS / 1000} s`);
+    const { ms, body } = await scrape(svc.url);
+    p.all.push(ms);
+    if (sample(body, 'faiss_index_check_running') === 1) p.during.push(ms);
+    else p.outside.push(ms);
+    const ts = sample(body, 'faiss_index_check_timestamp_seconds');
+    if (ts !== undefined && ts !== lastCheck) {
+      if (lastCheck !== undefined) p.checks++;
+      lastCheck = ts;
+    }
+    if (i++ % 20 === 0) for (const c of childrenOf(svc.pid)) p.maxChildRssMb = Math.max(p.maxChildRssMb, rssMb(c));
+    p.last = body;
+  }
+  p.serviceRssMb = rssMb(svc.pid);
+  return p;
+}
+
+// ---------------------------------------------------------------------------------------
+
+const f2 = (n: number): string => n.toFixed(2);
+
+export async function main(): Promise<void> {
+  const loadStart = os.loadavg()[0]?.toFixed(2);
+  const built = ensureIndex();
+  const size = statSync(built.file).size;
+  log(built.cached ? `using cached ${built.file}` : `built in ${f2(built.seconds.train + built.seconds.add + built.seconds.write)} s`);
+  const dir = makeTempDir('hk-bench-faiss-', undefined);
+  const services: Service[] = [];
+  try {
+    // Phase A: no index configured.
+    const runBaseline = async (label: string): Promise<Phase> => {
+      const svc = await startHousekeeper(dir, label, 'faiss: []');
+      services.push(svc);
+      for (let i = 0; i < WARMUP; i++) await scrape(svc.url);
+      log(`${label}: ${SCRAPES} scrapes, no index configured`);
+      const p = await phase(svc, SCRAPES);
+      await svc.proc.stop();
+      return p;
+    };
+    const a1 = await runBaseline('no-index-before');
+
+    // Phase B: the 1M index, re-checked every second (a check starts at most every 2 s).
+    const svc = await startHousekeeper(dir, 'with-index', `faiss:\n  - { name: bench, path: ${JSON.stringify(built.file)}, check_interval: 1s, recall_sample: 100 }`);
+    services.push(svc);
+    log('with-index: waiting for the first complete check');
+    const firstDeadline = Date.now() + PHASE_LIMIT_MS;
+    let first = '';
+    for (;;) {
+      first = (await scrape(svc.url)).body;
+      if (sample(first, 'faiss_index_check_timestamp_seconds') !== undefined) break;
+      if (Date.now() > firstDeadline) throw new Error('no check finished in time');
+      await sleep(200);
+    }
+    if (sample(first, 'faiss_index_loadable') !== 1 || sample(first, 'faiss_index_vectors') !== VECTORS) {
+      throw new Error(`the index did not check out: ${first.split('\n').filter((l) => l.startsWith('faiss_index')).join('; ')}`);
+    }
+    for (let i = 0; i < WARMUP; i++) await scrape(svc.url);
+    log(`with-index: scrapes until ${SCRAPES} were taken while a check ran, over at least ${MIN_CHECKS} checks`);
+    const b = await phase(svc, SCRAPES, MIN_CHECKS);
+    await svc.proc.stop();
+
+    const a2 = await runBaseline('no-index-after');
+
+    const baseline = [...a1.all, ...a2.all];
+    const r = {
+      baseMedian: quantile(baseline, 0.5),
+      baseP99: quantile(baseline, 0.99),
+      duringMedian: quantile(b.during, 0.5),
+      duringP99: quantile(b.during, 0.99),
+      allMedian: quantile(b.all, 0.5),
+      allP99: quantile(b.all, 0.99),
+    };
+    const ratio = r.duringP99 / r.baseP99;
+    const m = (name: string): string => String(sample(b.last, name) ?? '—');
+    const cpu = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.trim() ?? 'unknown';
+    const lines = [
+      `FAISS benchmark, ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')}; ${os.availableParallelism()} CPUs (${cpu}); Node ${process.version}; load average at the start ${loadStart}, at the end ${os.loadavg()[0]?.toFixed(2)}.`,
+      '',
+      `Index: ${VECTORS.toLocaleString('en')}×${DIM} IVF${NLIST},Flat (L2), nprobe ${NPROBE}, ${f2(size / 1048576)} MiB, ${built.cached ? 'cached from an earlier run' : 'built in this run'}: ` +
+        `train ${f2(built.seconds.train)} s, add ${f2(built.seconds.add)} s, write ${f2(built.seconds.write)} s (faiss-node, number[] batches of 25k).`,
+      `Config: check_interval 1s (a check starts at most every 2 s), recall_sample 100. ${SCRAPES} sequential scrapes per phase after ${WARMUP} warm-up scrapes, Prometheus 2.42's headers.`,
+      '',
+      '| /metrics latency | no index (before + after) | with the 1M index, during a check | ratio | target | result |',
+      '|---|---|---|---|---|---|',
+      `| median | ${f2(r.baseMedian)} ms | ${f2(r.duringMedian)} ms | ${f2(r.duringMedian / r.baseMedian)} | — | info |`,
+      `| p99 | ${f2(r.baseP99)} ms | ${f2(r.duringP99)} ms | ${f2(ratio)} | ≤ 1.5 | ${ratio <= 1.5 ? 'PASS' : 'MISS'} |`,
+      '',
+      'Details:',
+      '',
+      `- No index: before ${f2(quantile(a1.all, 0.5))} / ${f2(quantile(a1.all, 0.99))} ms, after ${f2(quantile(a2.all, 0.5))} / ${f2(quantile(a2.all, 0.99))} ms (median / p99).`,
+      `- With the index, all ${b.all.length} scrapes: ${f2(r.allMedian)} / ${f2(r.allP99)} ms; ${b.during.length} during a check, ${b.outside.length} between checks (${f2(quantile(b.outside.length ? b.outside : [0], 0.5))} / ${f2(quantile(b.outside.length ? b.outside : [0], 0.99))} ms); ${b.checks} checks completed during the phase.`,
+      `- Last check: ${m('faiss_index_check_duration_seconds')} s; recall@10 ${m('faiss_index_recall_at_10')} (${m('faiss_index_recall_queries')} queries); probe latency (median of 20 single queries) ${m('faiss_index_probe_latency_seconds')} s.`,
+      `- Memory: the check process peaked at ${f2(b.maxChildRssMb)} MB RSS (sampled); the service stayed at ${f2(b.serviceRssMb)} MB (no index: ${f2(a1.serviceRssMb)} MB). The index is never loaded in the service.`,
+      `- Command: \`bash scripts/node.sh bench/faiss.ts\` (or \`bash scripts/node.sh bench/run.ts faiss\` once wired in).`,
+    ];
+    const text = `${lines.join('\n')}\n`;
+    mkdirSync(path.dirname(RESULTS), { recursive: true });
+    writeFileSync(RESULTS, text);
+    process.stdout.write(text);
+  } finally {
+    for (const s of services) await s.proc.stop();
+    await removeTempDir(dir);
+  }
+}
+
+if (import.meta.main) await main();
