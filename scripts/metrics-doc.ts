@@ -5,6 +5,7 @@ import { collectors } from '../src/collectors/index.ts';
 import { MetricFactory } from '../src/metrics/registry.ts';
 import { declareRunnerMetrics } from '../src/collectors/runner.ts';
 import { declareServiceMetrics } from '../src/app.ts';
+import { declareRemediationMetrics } from '../src/remediation/metrics.ts';
 
 export function metricsReference(): string {
   const out: string[] = [];
@@ -15,6 +16,7 @@ export function metricsReference(): string {
   const own = new MetricFactory(new Registry(), false);
   declareRunnerMetrics(own);
   declareServiceMetrics(own);
+  declareRemediationMetrics(own);
   table('housekeeper (the service itself)', own);
   out.push('', 'Plus the standard `process_*` and `nodejs_*` metrics of prom-client.');
   for (const c of collectors) {

@@ -38,6 +38,7 @@ function fakeCollector(name: string, targets: string[], b: Record<string, Behavi
       if (beh.mode === 'hang-ignoring-abort') await new Promise(() => {});
       for (const t of beh.tables) ctx.set(m.rows, { table: t }, 1);
       ctx.set(m.events, {}, 42);
+      ctx.set(m.legacy, {}, 7);
     },
   });
   function declare(f: import('../src/metrics/registry.ts').MetricFactory) {
@@ -45,6 +46,7 @@ function fakeCollector(name: string, targets: string[], b: Record<string, Behavi
       up: f.gauge(`${name}_up`, 'Whether the fake answered.'),
       rows: f.gauge(`${name}_rows`, 'Rows per table.', ['table']),
       events: f.counter(`${name}_events_total`, 'Events seen.'),
+      legacy: f.counter(`${name}_legacy`, 'A counter named without _total.'),
     };
   }
 }
@@ -146,6 +148,10 @@ test('OpenMetrics when the Accept header asks; counters keep _total in both form
   assert.match(om.body, /^# TYPE fake_events counter$/m);
   assert.match(om.body, /^fake_events_total\{target="db"\} 42$/m);
   assert.match(om.body, /# EOF\n$/);
+  // A counter named without _total (as postgres_exporter names some) keeps its name.
+  assert.match(om.body, /^# TYPE fake_legacy unknown$/m);
+  assert.match(om.body, /^fake_legacy\{target="db"\} 7$/m);
+  assert.doesNotMatch(om.body, /fake_legacy_total/);
   const text = await scrape(app);
   assert.match(text.type, /^text\/plain; version=0\.0\.4/);
   assert.match(text.body, /^# TYPE fake_events_total counter$/m);

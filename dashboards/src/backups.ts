@@ -20,7 +20,7 @@ import {
   yesNo,
   zeroIsGood,
 } from './common.ts';
-import { DAY, runbook as r } from './runbook.ts';
+import { DAY, HOUR, runbook as r } from './runbook.ts';
 
 export const uid = 'housekeeper-backups';
 
@@ -42,17 +42,17 @@ export function build(): dashboard.Dashboard {
         .thresholds(steps('red', [1, 'green'])),
     )
     .withPanel(
-      stat('Newest backup age', 's', `Age of the newest backup of each kind, from housekeeper or another tool. Runbook: daily; red after ${r.backupAgeSeconds.warn / DAY} day.`)
+      stat('Newest backup age', 's', `Age of the newest backup of each kind, from housekeeper or another tool. Runbook: daily; alert after ${r.backupAgeSeconds.warn / HOUR} h, critical after ${r.backupAgeSeconds.crit / HOUR} h.`)
         .span(10)
         .withTarget(instant(`time() - max by (kind) (backup_last_timestamp_seconds${s})`, '{{kind}}'))
-        .thresholds(higherIsWorse(r.backupAgeSeconds.warn))
+        .thresholds(higherIsWorse(r.backupAgeSeconds.warn, r.backupAgeSeconds.crit))
         .decimals(1),
     )
     .withPanel(
       stat('Problems', 'none', 'Problems found in the backup directory in its last examination.')
         .span(10)
         .withTarget(instant(`sum by (reason) (max by (target, reason) (backup_errors${s}))`, '{{reason}}'))
-        .thresholds(zeroIsGood()),
+        .thresholds(zeroIsGood('yellow')),
     );
 
   d.withRow(row('Integrity'))
@@ -64,17 +64,17 @@ export function build(): dashboard.Dashboard {
         .thresholds(steps('red', [1, 'green'])),
     )
     .withPanel(
-      stat('Newest good backup age', 's', `Age of the newest backup of each kind that passed verification. Runbook: daily; red after ${r.backupAgeSeconds.warn / DAY} day.`)
+      stat('Newest good backup age', 's', `Age of the newest backup of each kind that passed verification (same steps as the newest backup's age: ${r.backupAgeSeconds.warn / HOUR} h, ${r.backupAgeSeconds.crit / HOUR} h).`)
         .span(8)
         .withTarget(instant(`time() - max by (kind) (backup_last_good_timestamp_seconds${s})`, '{{kind}}'))
-        .thresholds(higherIsWorse(r.backupAgeSeconds.warn))
+        .thresholds(higherIsWorse(r.backupAgeSeconds.warn, r.backupAgeSeconds.crit))
         .decimals(1),
     )
     .withPanel(
-      stat('Last restore test', 's', `Time since the last successful restore test of each kind. Runbook: weekly (Fridays); red after ${r.restoreTestAgeSeconds.warn / DAY} days.`)
+      stat('Last restore test', 's', `Time since the last successful restore test of each kind. Runbook: weekly (Fridays); the alert fires after ${r.restoreTestAgeSeconds.warn / DAY} days.`)
         .span(8)
         .withTarget(instant(`time() - max by (kind) (backup_last_restore_test_timestamp_seconds${s})`, '{{kind}}'))
-        .thresholds(higherIsWorse(r.restoreTestAgeSeconds.warn))
+        .thresholds(steps('green', [r.restoreTestAgeSeconds.warn, 'yellow']))
         .decimals(1),
     )
     .withPanel(
@@ -97,7 +97,7 @@ export function build(): dashboard.Dashboard {
 
   d.withRow(row('History'))
     .withPanel(
-      withThresholdLines(timeseries('Newest backup age', 's', 'Age of the newest backup of each kind; it should fall back to minutes every night.').min(0), higherIsWorse(r.backupAgeSeconds.warn))
+      withThresholdLines(timeseries('Newest backup age', 's', 'Age of the newest backup of each kind; it should fall back to minutes every night.').min(0), higherIsWorse(r.backupAgeSeconds.warn, r.backupAgeSeconds.crit))
         .withTarget(query(`time() - max by (kind) (backup_last_timestamp_seconds${s})`, '{{kind}}')),
     )
     .withPanel(

@@ -188,8 +188,8 @@ export function table(title: string, unit: string, description: string): TableBu
 export interface Columns {
   /** Column renames; a query's value column is `Value #<refId>` when the table has several. */
   rename?: Record<string, string>;
-  /** Sort rows by this column, descending. */
-  sortDesc?: string;
+  /** Sort rows by this column. */
+  sort?: { field: string; desc: boolean };
 }
 
 /**
@@ -201,8 +201,13 @@ export function columns(p: TableBuilder, c: Columns = {}): TableBuilder {
     id: 'organize',
     options: { excludeByName: { Time: true, __name__: true, job: true, instance: true }, renameByName: c.rename ?? {} },
   });
-  if (c.sortDesc !== undefined) p.withTransformation({ id: 'sortBy', options: { sort: [{ field: c.sortDesc, desc: true }] } });
+  if (c.sort !== undefined) p.withTransformation({ id: 'sortBy', options: { sort: [c.sort] } });
   return p;
+}
+
+/** Colours a table column's cells by the panel's thresholds. */
+export function colorColumn(p: TableBuilder, column: string): TableBuilder {
+  return p.overrideByName(column, [{ id: 'custom.cellOptions', value: { type: 'color-background' } }]);
 }
 
 /** Overrides one column's unit (tables whose columns measure different things). */

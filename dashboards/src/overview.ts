@@ -23,7 +23,7 @@ import {
   yesNo,
   zeroIsGood,
 } from './common.ts';
-import { DAY, runbook as r } from './runbook.ts';
+import { HOUR, runbook as r } from './runbook.ts';
 
 export const uid = 'housekeeper-overview';
 
@@ -31,12 +31,13 @@ const pct = (x: number): string => `${Math.round(x * 100)}%`;
 
 // Host metrics come from node_exporter (DESIGN.md: not re-implemented); `$instance` picks hosts.
 const host = 'instance=~"$instance"';
-const fs = `${host}, fstype!~"tmpfs|ramfs|overlay|squashfs|nsfs|fuse.*", mountpoint!~"/(run|proc|sys|dev)($|/.*)"`;
+// The same file systems and interfaces as alerts/host.yml: real, writable ones.
+const fs = `${host}, fstype!~"tmpfs|devtmpfs|ramfs|overlay|squashfs|iso9660|autofs|nsfs|fuse[.].*"`;
 const nic = `${host}, device!~"lo|veth.*|docker.*|br-.*|virbr.*|cni.*|flannel.*|cali.*"`;
 
 const cpu = `1 - avg by (instance) (rate(node_cpu_seconds_total{${host}, mode="idle"}[$__rate_interval]))`;
 const memory = `1 - max by (instance) (node_memory_MemAvailable_bytes{${host}} / node_memory_MemTotal_bytes{${host}})`;
-const disk = `max by (instance) (1 - node_filesystem_avail_bytes{${fs}} / node_filesystem_size_bytes{${fs}})`;
+const disk = `max by (instance) ((1 - node_filesystem_avail_bytes{${fs}} / node_filesystem_size_bytes{${fs}}) and node_filesystem_readonly{${fs}} == 0)`;
 const network = (dir: 'receive' | 'transmit'): string =>
   `max by (instance) (rate(node_network_${dir}_bytes_total{${nic}}[$__rate_interval]) / (node_network_speed_bytes{${nic}} > 0))`;
 
@@ -108,15 +109,15 @@ export function build(): dashboard.Dashboard {
         .thresholds(steps('red', [1, 'green'])),
     )
     .withPanel(
-      stat('FAISS recall@10', 'percentunit', 'Recall@10 against exact search; red under the index\'s configured floor (recall_floor, default 90%).')
+      stat('FAISS recall@10', 'percentunit', `Recall@10 against exact search; red under the default recall_floor (${pct(r.faissRecallFloorDefault)}); the alert uses each index's own floor.`)
         .withTarget(instant(`min by (target) (faiss_index_recall_at_10${sel()})`, '{{target}}'))
-        .thresholds(lowerIsWorse(0.9))
+        .thresholds(lowerIsWorse(r.faissRecallFloorDefault))
         .decimals(1),
     )
     .withPanel(
-      stat('Newest backup age', 's', `Age of the newest backup of each kind. Runbook: daily; red after ${r.backupAgeSeconds.warn / DAY} day.`)
+      stat('Newest backup age', 's', `Age of the newest backup of each kind. Runbook: daily; alert after ${r.backupAgeSeconds.warn / HOUR} h, critical after ${r.backupAgeSeconds.crit / HOUR} h.`)
         .withTarget(instant(`time() - max by (kind) (backup_last_timestamp_seconds${sel()})`, '{{kind}}'))
-        .thresholds(higherIsWorse(r.backupAgeSeconds.warn))
+        .thresholds(higherIsWorse(r.backupAgeSeconds.warn, r.backupAgeSeconds.crit))
         .decimals(1),
     )
     .withPanel(
@@ -150,9 +151,11 @@ export function build(): dashboard.Dashboard {
         .thresholds(zeroIsGood()),
     )
     .withPanel(
-      stat('Remediations failed (24h)', 'none', 'Remediations that failed or ran without clearing the condition, in the last 24 hours.')
-        .withTarget(instant('sum(increase(housekeeper_remediations_total{outcome=~"failed|not_fixed"}[24h])) or vector(0)', 'failed'))
+      stat('Remediations failed (24h)', 'none', 'Remediations that failed (critical) or ran without clearing the condition (warning), in the last 24 hours.')
+        .withTarget(instant('sum(increase(housekeeper_remediations_total{outcome="failed"}[24h])) or vector(0)', 'failed'))
+        .withTarget(instant('sum(increase(housekeeper_remediations_total{outcome="not_fixed"}[24h])) or vector(0)', 'not fixed'))
         .thresholds(zeroIsGood())
+        .overrideByName('not fixed', [{ id: 'thresholds', value: zeroIsGood('yellow').build() }])
         .decimals(0),
     )
     .withPanel(
@@ -164,7 +167,7 @@ export function build(): dashboard.Dashboard {
     .withPanel(
       stat('Jobs queued', 'none', 'Remediation jobs waiting in the durable queue (queued or deferred).')
         .withTarget(instant('sum(max by (state) (housekeeper_remediation_queue_jobs{state=~"queued|deferred"})) or vector(0)', 'queued'))
-        .thresholds(steps('green', [10, 'yellow'])),
+        .thresholds(steps('blue')),
     )
     .withPanel(
       stat('Webhook refused (24h)', 'none', 'Alertmanager notifications refused in the last 24 hours (unauthorized, invalid or unavailable).')

@@ -22,7 +22,7 @@ import {
   yesNo,
   zeroIsGood,
 } from './common.ts';
-import { DAY, runbook as r } from './runbook.ts';
+import { HOUR, runbook as r } from './runbook.ts';
 
 export const uid = 'housekeeper-pgbouncer-redis';
 
@@ -39,19 +39,22 @@ export function build(): dashboard.Dashboard {
   });
 
   d.withRow(row('PgBouncer'))
-    .withPanel(stat('PgBouncer', 'none', 'Whether the admin console answered (pgbouncer_up).').withTarget(instant(`max by (target) (pgbouncer_up${s})`, '{{target}}')).mappings(upDown()).thresholds(steps('red', [1, 'green'])))
+    .withPanel(stat('PgBouncer', 'none', 'Whether the admin console answered (pgbouncer_up).').span(6).withTarget(instant(`max by (target) (pgbouncer_up${s})`, '{{target}}')).mappings(upDown()).thresholds(steps('red', [1, 'green'])))
     .withPanel(
       stat('Clients waiting', 'none', 'Clients waiting for a server connection (pgbouncer-pool-resize acts on it).')
+        .span(6)
         .withTarget(instant(`sum by (target) (max by (target, database, user) (pgbouncer_pools_client_waiting_connections${s}))`, '{{target}}'))
         .thresholds(zeroIsGood('yellow')),
     )
     .withPanel(
-      stat('Longest wait', 's', 'How long the oldest waiting client has waited.')
+      stat('Longest wait', 's', 'How long the oldest waiting client has waited (any client waiting for 2 minutes is an alert).')
+        .span(6)
         .withTarget(instant(`max by (target) (pgbouncer_pools_client_maxwait_seconds${s})`, '{{target}}'))
-        .thresholds(higherIsWorse(1, 5)),
+        .thresholds(steps('green', [1, 'yellow'])),
     )
     .withPanel(
-      stat('Client connections', 'percentunit', 'Client connections over max_client_conn.')
+      stat('Client connections', 'percentunit', 'Client connections over max_client_conn (no alert; coloured at the Postgres connection levels).')
+        .span(6)
         .withTarget(
           instant(
             `max by (target) (sum by (target, instance) (pgbouncer_pools_client_active_connections${s} + pgbouncer_pools_client_waiting_connections${s}) / on (target, instance) pgbouncer_config_max_client_connections${s})`,
@@ -106,20 +109,20 @@ export function build(): dashboard.Dashboard {
         .noValue('no lookups'),
     )
     .withPanel(
-      stat('Uptime', 's', 'Seconds since the server started: a restart empties the cache (redis-warm refills it).')
+      stat('Uptime', 's', `Time since the server started: a restart empties the cache (redis-warm refills it); yellow for the first ${r.redisRestartedSeconds / 60} minutes.`)
         .withTarget(instant(`min by (target) (redis_uptime_in_seconds${s})`, '{{target}}'))
-        .thresholds(steps('yellow', [3600, 'green'])),
+        .thresholds(steps('yellow', [r.redisRestartedSeconds, 'green'])),
     )
     .withPanel(
-      stat('Last save', 's', 'Time since the last successful RDB save.')
+      stat('Last save', 's', `Time since the last successful RDB save; the alert fires after ${r.redisLastSaveSeconds / HOUR} h with writes pending.`)
         .withTarget(instant(`time() - max by (target) (redis_rdb_last_save_timestamp_seconds${s})`, '{{target}}'))
-        .thresholds(higherIsWorse(DAY)),
+        .thresholds(steps('green', [r.redisLastSaveSeconds, 'yellow'])),
     )
     .withPanel(
       stat('Last background save', 'none', 'Whether the last background save succeeded.')
         .withTarget(instant(`min by (target) (redis_rdb_last_bgsave_status${s})`, '{{target}}'))
-        .mappings(yesNo('OK', 'FAILED'))
-        .thresholds(steps('red', [1, 'green'])),
+        .mappings(yesNo('OK', 'FAILED', 'yellow'))
+        .thresholds(steps('yellow', [1, 'green'])),
     )
     .withPanel(
       withThresholdLines(timeseries('Memory used', 'percentunit', 'Used memory over maxmemory.').min(0).max(1), higherIsWorse(r.redisMemory.warn, r.redisMemory.crit))
@@ -130,7 +133,7 @@ export function build(): dashboard.Dashboard {
         .withTarget(query(redisHitRatio('$__rate_interval'), '{{target}}')),
     )
     .withPanel(
-      timeseries('Evictions and expiries', 'ops', 'Keys evicted because of maxmemory, and keys expired, per second.')
+      timeseries('Evictions and expiries', 'ops', 'Keys evicted because of maxmemory (any, for 10 minutes, is an alert), and keys expired, per second.')
         .withTarget(query(`max by (target) (rate(redis_evicted_keys_total${s}[$__rate_interval]))`, '{{target}} evicted'))
         .withTarget(query(`max by (target) (rate(redis_expired_keys_total${s}[$__rate_interval]))`, '{{target}} expired')),
     )

@@ -80,8 +80,10 @@ export function build(): dashboard.Dashboard {
         .withTarget(query(`sum by (target, state) (max by (target, datname, state) (pg_stat_activity_count${s}))`, '{{target}} {{state}}')),
     )
     .withPanel(
-      timeseries('Longest open transaction', 's', 'Longest open transaction per state: an old "idle in transaction" holds locks and blocks vacuum.')
-        .withTarget(query(`max by (target, state) (pg_stat_activity_max_tx_duration${s})`, '{{target}} {{state}}')),
+      withThresholdLines(
+        timeseries('Longest open transaction', 's', `Longest open transaction per state: one idle in transaction for over ${r.idleInTransactionSeconds / 60} minutes holds locks and blocks vacuum (pg-terminate-idle-in-transaction acts on it).`).min(0),
+        higherIsWorse(r.idleInTransactionSeconds),
+      ).withTarget(query(`max by (target, state) (pg_stat_activity_max_tx_duration${s})`, '{{target}} {{state}}')),
     )
     .withPanel(
       timeseries('Transactions', 'ops', 'Commits and rollbacks per second.')
@@ -144,19 +146,29 @@ export function build(): dashboard.Dashboard {
     .withPanel(
       columnUnit(
         columns(
-          table('Tables with the most dead rows', 'short', 'Top tables by dead rows (the collector keeps the top N): dead and live rows, time since the last vacuum or autovacuum.')
+          table('Tables with the most dead rows', 'short', `Top tables by dead rows (the collector keeps the top N): dead and live rows, dead share (alert over ${r.deadTupleRatio * 100}% with over 10000 dead; pg-vacuum acts on it), time since the last vacuum or autovacuum.`)
             .withTarget(tableQuery(`topk(20, max by (target, datname, schemaname, relname) (pg_stat_user_tables_n_dead_tup${s}))`).refId('dead'))
             .withTarget(tableQuery(`max by (target, datname, schemaname, relname) (pg_stat_user_tables_n_live_tup${s})`).refId('live'))
+            .withTarget(
+              tableQuery(
+                `max by (target, datname, schemaname, relname) (pg_stat_user_tables_n_dead_tup${s} / ((pg_stat_user_tables_n_live_tup${s} + pg_stat_user_tables_n_dead_tup${s}) > 0))`,
+              ).refId('share'),
+            )
             .withTarget(
               tableQuery(
                 `time() - max by (target, datname, schemaname, relname) ((pg_stat_user_tables_last_autovacuum${s} > pg_stat_user_tables_last_vacuum${s}) or pg_stat_user_tables_last_vacuum${s})`,
               ).refId('vacuumed'),
             ),
-          { rename: { 'Value #dead': 'dead rows', 'Value #live': 'live rows', 'Value #vacuumed': 'since vacuum' }, sortDesc: 'dead rows' },
+          { rename: { 'Value #dead': 'dead rows', 'Value #live': 'live rows', 'Value #share': 'dead share', 'Value #vacuumed': 'since vacuum' }, sort: { field: 'dead rows', desc: true } },
         ),
         'since vacuum',
         's',
-      ),
+      )
+        .overrideByName('dead share', [
+          { id: 'unit', value: 'percentunit' },
+          { id: 'thresholds', value: higherIsWorse(r.deadTupleRatio).build() },
+          { id: 'custom.cellOptions', value: { type: 'color-background' } },
+        ]),
     );
 
   d.withRow(row('Statements (pg_stat_statements)'))
@@ -166,7 +178,7 @@ export function build(): dashboard.Dashboard {
           table('Slowest statements', 's', 'Top statements by mean time (needs pg_stat_statements; the collector keeps the top N); queryid names the statement in pg_stat_statements.')
             .withTarget(tableQuery(`topk(20, max by (target, queryid, datname, user) (pg_stat_statements_mean_seconds${s}))`).refId('mean'))
             .withTarget(tableQuery(`max by (target, queryid, datname, user) (rate(pg_stat_statements_calls_total${s}[1h]))`).refId('calls')),
-          { rename: { 'Value #mean': 'mean time', 'Value #calls': 'calls/s (1h)' }, sortDesc: 'mean time' },
+          { rename: { 'Value #mean': 'mean time', 'Value #calls': 'calls/s (1h)' }, sort: { field: 'mean time', desc: true } },
         ),
         'calls/s (1h)',
         'ops',

@@ -1,37 +1,54 @@
-// The runbook's numbers as the dashboards colour them (DESIGN.md's table), in one place so
-// every panel that shows a quantity uses the same steps as the alert on it (alerts/*.yml).
+// The runbook's numbers as the dashboards colour them (DESIGN.md's table), in one place.
+// Colours follow the alerts in alerts/*.yml: yellow where a warning fires, red where a
+// critical one does. Where an alert has only a warning level, red is where `housekeeper
+// check` (src/check/checks.ts) turns the morning check from warn to fail.
 // Ratios are 0..1 (Grafana's `percentunit`), durations in seconds.
 
 const DAY = 86_400;
+const HOUR = 3_600;
 
 export const runbook = {
-  /** Postgres client connections over the usable maximum (max - reserved): alert 80%; the morning check fails at 95%. */
+  /** PostgresConnectionsHigh (warning > 80% of usable); the morning check fails at 95%. */
   connections: { warn: 0.8, crit: 0.95 },
-  /** Queries running longer than this are "long-running" (the collector's default threshold). */
+  /** PostgresLongRunningQueries: the longest query over 5 s. */
   longQuerySeconds: 5,
-  /** Replica lag: under 1 s is healthy; the morning check fails at 30 s. */
+  /** PostgresIdleInTransaction: a transaction idle for over 10 minutes. */
+  idleInTransactionSeconds: 600,
+  /** PostgresDeadTuplesHigh: over 20% of a table's rows dead (and over 10000 of them). */
+  deadTupleRatio: 0.2,
+  /** PostgresReplicationLagHigh (warning > 1 s: "under 1 s is healthy"); the morning check fails at 30 s. */
   replicationLagSeconds: { warn: 1, crit: 30 },
-  /** Redis used memory over maxmemory: alert 75%, critical 90%. */
+  /** RedisMemoryHigh (warning > 75% of maxmemory); the morning check fails at 90%. */
   redisMemory: { warn: 0.75, crit: 0.9 },
-  /** Redis cache hit ratio: healthy above 90%. */
+  /** RedisCacheHitRatioLow: under 90%, over 10-minute rates. */
   hitRatio: { warn: 0.9 },
-  /** Window the hit ratio is computed over (an hour of quiet traffic is not a cold cache). */
   hitRatioWindow: '10m',
-  /** Host (node_exporter): alert / critical. */
+  /** RedisRestarted: up for less than 10 minutes (a cold cache). */
+  redisRestartedSeconds: 600,
+  /** RedisLastSaveTooOld: no RDB save for 3 hours with changes pending. */
+  redisLastSaveSeconds: 3 * HOUR,
+  /** HostCpuHigh, HostMemoryHigh, HostDiskUsageHigh, HostNetworkUsageHigh: warning / critical. */
   cpu: { warn: 0.7, crit: 0.85 },
   memory: { warn: 0.75, crit: 0.9 },
   disk: { warn: 0.8, crit: 0.95 },
   network: { warn: 0.7, crit: 0.85 },
-  /** Certificates: check expiry 30 days ahead; under 7 days is critical. */
+  /** CertificateExpiringSoon: warning under 30 days (the runbook's "30 days ahead"), critical under 7. */
   certDays: { warn: 30, crit: 7 },
-  /** Backups are daily: the newest older than a day is late; a restore test is weekly (8 days with slack). */
-  backupAgeSeconds: { warn: DAY, crit: 2 * DAY },
+  /** BackupTooOld: daily backups; warning after 26 h, critical after 50 h (a missed night, two). */
+  backupAgeSeconds: { warn: 26 * HOUR, crit: 50 * HOUR },
+  /** BackupRestoreTestOverdue: weekly (Fridays), warning after 8 days. */
   restoreTestAgeSeconds: { warn: 8 * DAY },
-  /** FAISS maintenance cadence: retrain weekly, optimize monthly, rebuild quarterly (each with a day of slack). */
-  faissMaintenanceSeconds: { retrain: 8 * DAY, optimize: 32 * DAY, rebuild: 93 * DAY },
-  /** Elasticsearch: indices older than 30 days are deleted; a snapshot is taken daily. */
+  /** FaissIndexNotRetrained (retrain or rebuild, weekly: 8 days), FaissIndexNotRebuilt (quarterly: 100 days); optimize is monthly (no alert). */
+  faissMaintenanceSeconds: { retrain: 8 * DAY, optimize: 32 * DAY, rebuild: 100 * DAY },
+  /** FaissVectorsMissing: source rows missing from the index, over 1% of them. */
+  faissMissingRatio: 0.01,
+  /** FaissRecallLow fires under each index's own recall_floor; 0.9 is the default floor. */
+  faissRecallFloorDefault: 0.9,
+  /** ElasticsearchIndicesPastRetention: indices deleted after 30 days; alert when the oldest is a day past it. */
   esRetentionSeconds: 30 * DAY,
-  esSnapshotAgeSeconds: { warn: DAY, crit: 2 * DAY },
+  esPastRetentionGraceSeconds: DAY,
+  /** ElasticsearchSnapshotTooOld: a daily snapshot, warning after 26 h. */
+  esSnapshotAgeSeconds: { warn: 26 * HOUR },
 } as const;
 
-export { DAY };
+export { DAY, HOUR };

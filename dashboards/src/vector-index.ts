@@ -44,18 +44,19 @@ export function build(): dashboard.Dashboard {
         .thresholds(steps('red', [1, 'green'])),
     )
     .withPanel(
-      stat('Recall@10', 'percentunit', 'Recall@10 against exact search over a sample of the index\'s own vectors; red under the default floor of 90% (see the floor per index below).')
+      stat('Recall@10', 'percentunit', `Recall@10 against exact search over a sample of the index's own vectors; red under the default recall_floor (${r.faissRecallFloorDefault * 100}%). The alert uses each index's own floor (drawn below).`)
         .withTarget(instant(`min by (target) (faiss_index_recall_at_10${s})`, '{{target}}'))
-        .thresholds(lowerIsWorse(0.9))
+        .thresholds(lowerIsWorse(r.faissRecallFloorDefault))
         .decimals(1),
     )
     .withPanel(
       stat('Vectors', 'short', 'Vectors in the index (ntotal).').withTarget(instant(`max by (target) (faiss_index_vectors${s})`, '{{target}}')).thresholds(steps('blue')),
     )
     .withPanel(
-      stat('Missing from the index', 'short', 'Source rows minus vectors in the index: positive means rows missing from the index, negative means vectors whose rows are gone.')
-        .withTarget(instant(`max by (target) (faiss_index_source_gap${s})`, '{{target}}'))
-        .thresholds(steps('red', [-0.5, 'green'], [0.5, 'yellow'])),
+      stat('Missing from the index', 'percentunit', `Source rows missing from the index, as a share of the source rows (negative: vectors whose rows are gone). The alert fires over ${r.faissMissingRatio * 100}%.`)
+        .withTarget(instant(`max by (target) (faiss_index_source_gap${s} / (faiss_index_source_rows${s} > 0))`, '{{target}}'))
+        .thresholds(steps('green', [r.faissMissingRatio, 'yellow']))
+        .decimals(2),
     )
     .withPanel(
       stat('Last check', 's', 'Time since the last check of the index finished (load, probes, recall, source count).')
@@ -63,15 +64,15 @@ export function build(): dashboard.Dashboard {
         .thresholds(higherIsWorse(3600, 6 * 3600)),
     )
     .withPanel(
-      stat('Check', 'none', 'Whether the last check ran to its end (FAILED: the check process crashed or timed out).')
+      stat('Check', 'none', 'Whether the last check ran to its end (FAILED: the check process crashed or timed out; its recall and counts are stale).')
         .withTarget(instant(`min by (target) (faiss_index_check_success${s})`, '{{target}}'))
-        .mappings(yesNo('OK', 'FAILED'))
-        .thresholds(steps('red', [1, 'green'])),
+        .mappings(yesNo('OK', 'FAILED', 'yellow'))
+        .thresholds(steps('yellow', [1, 'green'])),
     );
 
   d.withRow(row('Quality and size'))
     .withPanel(
-      withThresholdLines(timeseries('Recall@10 and its floor', 'percentunit', 'Recall@10 of each index, and the configured floor under which it needs attention.').min(0).max(1), lowerIsWorse(0.9))
+      withThresholdLines(timeseries('Recall@10 and its floor', 'percentunit', 'Recall@10 of each index, and the configured floor under which it needs attention.').min(0).max(1), lowerIsWorse(r.faissRecallFloorDefault))
         .withTarget(query(`min by (target) (faiss_index_recall_at_10${s})`, '{{target}}'))
         .withTarget(query(`max by (target) (faiss_index_recall_floor${s})`, '{{target}} floor')),
     )
@@ -91,24 +92,24 @@ export function build(): dashboard.Dashboard {
 
   d.withRow(row('Maintenance'))
     .withPanel(
-      stat('Since retrain', 's', `Time since housekeeper last retrained the index. Runbook: weekly (Wednesday); red after ${m.retrain / DAY} days.`)
+      stat('Since retrain', 's', `Time since housekeeper last retrained or rebuilt the index (a rebuild retrains). Runbook: weekly (Wednesday); the alert fires after ${m.retrain / DAY} days.`)
         .span(8)
-        .withTarget(instant(`time() - max by (target) (faiss_index_last_maintenance_timestamp_seconds${sel('action="retrain"')})`, '{{target}}'))
-        .thresholds(higherIsWorse(m.retrain))
+        .withTarget(instant(`time() - max by (target) (faiss_index_last_maintenance_timestamp_seconds${sel('action=~"retrain|rebuild"')})`, '{{target}}'))
+        .thresholds(steps('green', [m.retrain, 'yellow']))
         .noValue('never'),
     )
     .withPanel(
-      stat('Since optimize', 's', `Time since housekeeper last optimized the index. Runbook: monthly; red after ${m.optimize / DAY} days.`)
+      stat('Since optimize', 's', `Time since housekeeper last optimized the index. Runbook: monthly; yellow after ${m.optimize / DAY} days (no alert).`)
         .span(8)
         .withTarget(instant(`time() - max by (target) (faiss_index_last_maintenance_timestamp_seconds${sel('action="optimize"')})`, '{{target}}'))
-        .thresholds(higherIsWorse(m.optimize))
+        .thresholds(steps('green', [m.optimize, 'yellow']))
         .noValue('never'),
     )
     .withPanel(
-      stat('Since rebuild', 's', `Time since housekeeper last rebuilt the index. Runbook: quarterly or on corruption; red after ${m.rebuild / DAY} days.`)
+      stat('Since rebuild', 's', `Time since housekeeper last rebuilt the index. Runbook: quarterly or on corruption; the alert fires after ${m.rebuild / DAY} days.`)
         .span(8)
         .withTarget(instant(`time() - max by (target) (faiss_index_last_maintenance_timestamp_seconds${sel('action="rebuild"')})`, '{{target}}'))
-        .thresholds(higherIsWorse(m.rebuild))
+        .thresholds(steps('green', [m.rebuild, 'yellow']))
         .noValue('never'),
     )
     .withPanel(

@@ -92,7 +92,13 @@ export async function renderOpenMetrics(registry: Registry): Promise<string> {
       omRenderer.getMetricsAsString({
         get: async () => {
           const m = await metric.get();
-          return (m.type as unknown) === 'counter' ? { ...m, name: m.name.replace(/_total$/, '') } : m;
+          if ((m.type as unknown) !== 'counter') return m;
+          // OpenMetrics requires counters to end in _total and renderers append it. The
+          // anchor exporters' counters without it (postgres_exporter's pg_stat_database_*)
+          // must keep their names, so in OpenMetrics they are typed "unknown", which allows
+          // any name: Prometheus stores the same series whichever format it scraped.
+          if (!m.name.endsWith('_total')) return { ...m, type: 'unknown' as unknown as typeof m.type };
+          return { ...m, name: m.name.replace(/_total$/, '') };
         },
       }),
     ),
