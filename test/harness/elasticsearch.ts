@@ -21,6 +21,36 @@
 // - GET /_snapshot/{repo}/{snapshot}  https://www.elastic.co/docs/api/doc/elasticsearch/operation/operation-snapshot-get
 //   (sort=start_time|name, order, size, offset; `total` and `remaining`; 404 repository_missing_exception)
 // - `hang: true` accepts connections and reads requests but never answers.
+//
+// For the Elasticsearch actions (es-delete-old-indices, es-forcemerge, es-snapshot):
+// - Index expressions: a wildcard also matches alias and data-stream names, which expand to
+//   their indices (hidden backing indices included), as Elasticsearch resolves them.
+//   https://www.elastic.co/docs/reference/elasticsearch/rest-apis/api-conventions#api-multi-index
+// - GET /_data_stream[/{name}]    https://www.elastic.co/docs/api/doc/elasticsearch/operation/operation-indices-get-data-stream
+//   ({ data_streams: [{ name, indices: [{ index_name, index_uuid }], generation, ... }] }; the last
+//   index is the write index)
+// - GET /_cat/aliases[/{name}]    https://www.elastic.co/docs/api/doc/elasticsearch/operation/operation-cat-aliases
+//   (format=json; is_write_index "true" | "false" | "-" when not set)
+// - GET /{target}/_settings[/{name}]  https://www.elastic.co/docs/api/doc/elasticsearch/operation/operation-indices-get-settings
+//   (flat_settings=true gives "index.blocks.write" keys; otherwise nested objects)
+// - GET /{target}/_stats[/{metric}]   https://www.elastic.co/docs/api/doc/elasticsearch/operation/operation-indices-stats
+//   (indices.{name}.primaries.segments.count and total; closed indices are left out)
+// - DELETE /{index}               https://www.elastic.co/docs/api/doc/elasticsearch/operation/operation-indices-delete
+//   ({ acknowledged: true }; wildcards and _all are refused, as with action.destructive_requires_name,
+//   the default since 8.0; a data stream's write index cannot be deleted; 404 index_not_found_exception)
+// - POST /{index}/_forcemerge     https://www.elastic.co/docs/api/doc/elasticsearch/operation/operation-indices-forcemerge
+//   (max_num_segments; wait_for_completion=false answers { task: "node:id" }; a closed index is
+//   400 index_closed_exception)
+// - GET /_tasks/{task_id}         https://www.elastic.co/docs/api/doc/elasticsearch/operation/operation-tasks-get
+//   ({ completed, task, response }; `forcemergePolls` answers that many polls with completed: false
+//   first; 404 resource_not_found_exception for an unknown task)
+// - PUT|POST /_snapshot/{repo}/{snapshot}  https://www.elastic.co/docs/api/doc/elasticsearch/operation/operation-snapshot-create
+//   (body { indices, ignore_unavailable, include_global_state, metadata }; wait_for_completion=true
+//   answers { snapshot: {...} }, otherwise { accepted: true } and the snapshot is IN_PROGRESS for
+//   `snapshotPolls` GETs, then ends in `snapshotOutcome`; a name in use is 400
+//   invalid_snapshot_name_exception)
+// Every request is recorded with its method, path, query and parsed JSON body, so tests can
+// assert exactly which indices were named.
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 
@@ -37,6 +67,35 @@ export interface MockIndex {
   health?: Color;
   hidden?: boolean;
   docs?: number;
+  /** Primary shards (default 1). */
+  shards?: number;
+  /** Segments over all primary shards (default: one per shard, i.e. merged). */
+  segments?: number;
+  /** Index settings in flat form, e.g. { 'index.blocks.write': 'true' }. */
+  settings?: Record<string, string>;
+}
+
+export interface MockAlias {
+  alias: string;
+  index: string;
+  /** Unset prints "-" in _cat/aliases. */
+  isWriteIndex?: boolean;
+}
+
+export interface MockDataStream {
+  name: string;
+  /** Backing index names, oldest first; the last is the write index. Each must be in `indices` too. */
+  indices: string[];
+}
+
+export interface MockTask {
+  node: string;
+  id: number;
+  index: string[];
+  startMs: number;
+  /** Polls still answered with completed: false. */
+  pollsLeft: number;
+  completed: boolean;
 }
 
 export interface MockSnapshot {
@@ -48,6 +107,11 @@ export interface MockSnapshot {
   version?: string;
   shards?: { total: number; failed: number; successful: number };
   indices?: string[];
+  /** While IN_PROGRESS: GETs still answered IN_PROGRESS before it ends in `finalState`. */
+  pendingPolls?: number;
+  finalState?: 'SUCCESS' | 'PARTIAL' | 'FAILED';
+  /** The create request's body, as received. */
+  request?: unknown;
 }
 
 export interface MockFailure {
@@ -56,6 +120,8 @@ export interface MockFailure {
   reason: string | null;
   /** Only requests whose path matches; all requests when absent. */
   path?: RegExp;
+  /** Only requests with this method (e.g. 'PUT'); any method when absent. */
+  method?: string;
 }
 
 export interface MockState {
@@ -80,6 +146,16 @@ export interface MockState {
   fail: MockFailure | undefined;
   hang: boolean;
   productHeader: boolean;
+  aliases: MockAlias[];
+  dataStreams: MockDataStream[];
+  /** Force-merge tasks by "node:id". */
+  tasks: Record<string, MockTask>;
+  /** Task polls answered with completed: false before a force merge completes. */
+  forcemergePolls: number;
+  /** GETs answered IN_PROGRESS before a snapshot taken with wait_for_completion=false ends. */
+  snapshotPolls: number;
+  /** How a new snapshot ends. */
+  snapshotOutcome: 'SUCCESS' | 'PARTIAL' | 'FAILED';
 }
 
 export interface RecordedRequest {
@@ -87,6 +163,8 @@ export interface RecordedRequest {
   path: string;
   query: Record<string, string>;
   headers: http.IncomingHttpHeaders;
+  /** The parsed JSON body; undefined when there was none. */
+  body?: unknown;
 }
 
 export interface ElasticsearchMock {
@@ -126,6 +204,12 @@ export function defaultState(): MockState {
     fail: undefined,
     hang: false,
     productHeader: true,
+    aliases: [],
+    dataStreams: [],
+    tasks: {},
+    forcemergePolls: 0,
+    snapshotPolls: 0,
+    snapshotOutcome: 'SUCCESS',
   };
 }
 
@@ -159,6 +243,25 @@ const SNAPSHOT_PARAMS = [
   'sort',
   'verbose',
 ];
+
+const CAT_ALIASES_PARAMS = ['format', 'h', 'help', 's', 'v', 'expand_wildcards', 'local', 'master_timeout'];
+const DATA_STREAM_PARAMS = ['expand_wildcards', 'include_defaults', 'master_timeout', 'verbose'];
+const SETTINGS_PARAMS = ['allow_no_indices', 'expand_wildcards', 'flat_settings', 'ignore_unavailable', 'include_defaults', 'local', 'master_timeout'];
+const STATS_PARAMS = [
+  'completion_fields',
+  'expand_wildcards',
+  'fielddata_fields',
+  'fields',
+  'forbid_closed_indices',
+  'groups',
+  'include_segment_file_sizes',
+  'include_unloaded_segments',
+  'level',
+];
+const DELETE_INDEX_PARAMS = ['allow_no_indices', 'expand_wildcards', 'ignore_unavailable', 'master_timeout', 'timeout'];
+const FORCEMERGE_PARAMS = ['allow_no_indices', 'expand_wildcards', 'flush', 'ignore_unavailable', 'max_num_segments', 'only_expunge_deletes', 'wait_for_completion'];
+const TASK_PARAMS = ['timeout', 'wait_for_completion'];
+const SNAPSHOT_CREATE_PARAMS = ['master_timeout', 'wait_for_completion'];
 
 class HttpError extends Error {
   readonly status: number;
@@ -218,6 +321,19 @@ function resolveIndices(state: MockState, target: string | undefined, expand: st
         if (ix.hidden && !wantsHidden && !expr.startsWith('.')) continue;
         chosen.set(ix.name, ix);
       }
+      // Aliases and data streams whose name matches expand to all their indices.
+      for (const name of expandedNames(state, (n) => re.test(n))) {
+        const ix = all.find((i) => i.name === name);
+        if (ix) chosen.set(ix.name, ix);
+      }
+      continue;
+    }
+    const named = expandedNames(state, (n) => n === expr);
+    if (named.length > 0 && !all.some((i) => i.name === expr)) {
+      for (const name of named) {
+        const ix = all.find((i) => i.name === name);
+        if (ix) chosen.set(ix.name, ix);
+      }
       continue;
     }
     const ix = all.find((i) => i.name === expr);
@@ -234,6 +350,14 @@ function resolveIndices(state: MockState, target: string | undefined, expand: st
   return [...chosen.values()];
 }
 
+/** Indices behind the aliases and data streams whose name passes the test. */
+function expandedNames(state: MockState, test: (name: string) => boolean): string[] {
+  return [
+    ...state.aliases.filter((a) => test(a.alias)).map((a) => a.index),
+    ...state.dataStreams.filter((d) => test(d.name)).flatMap((d) => d.indices),
+  ];
+}
+
 function catRow(ix: MockIndex, bytes: string | undefined): Record<string, string | null> {
   const closed = ix.status === 'close';
   const size = (n: number | undefined): string | null => (closed || n === undefined ? null : bytes === 'b' ? String(n) : humanBytes(n));
@@ -242,7 +366,7 @@ function catRow(ix: MockIndex, bytes: string | undefined): Record<string, string
     status: ix.status ?? 'open',
     index: ix.name,
     uuid: Buffer.from(ix.name).toString('base64url').slice(0, 22).padEnd(22, 'x'),
-    pri: '1',
+    pri: String(ix.shards ?? 1),
     rep: '1',
     'docs.count': closed ? null : String(ix.docs ?? 0),
     'docs.deleted': closed ? null : '0',
@@ -299,9 +423,10 @@ function getSnapshots(state: MockState, repo: string, which: string, q: Record<s
   if (sort !== 'start_time' && sort !== 'name') throw esError(400, 'illegal_argument_exception', `this mock sorts by start_time or name, not [${sort}]`);
   const desc = q['order'] === 'desc';
   let matched = which === '_all' || which === '*' ? [...list] : list.filter((s) => which.split(',').some((w) => globToRegExp(w).test(s.name)));
-  if (which !== '_all' && which !== '*' && !which.includes('*') && matched.length === 0) {
+  if (which !== '_all' && which !== '*' && !which.includes('*') && matched.length === 0 && q['ignore_unavailable'] !== 'true') {
     throw esError(404, 'snapshot_missing_exception', `[${repo}:${which}] is missing`);
   }
+  for (const s of matched) advanceSnapshot(s);
   matched.sort((a, b) => (sort === 'name' ? a.name.localeCompare(b.name) : a.startMs - b.startMs) * (desc ? -1 : 1));
   const total = matched.length;
   const offset = Number(q['offset'] ?? 0);
@@ -315,12 +440,224 @@ function getSnapshots(state: MockState, repo: string, which: string, q: Record<s
   };
 }
 
+/** A snapshot taken without waiting: IN_PROGRESS for its pending polls, then its final state. */
+function advanceSnapshot(s: MockSnapshot): void {
+  if (s.state !== 'IN_PROGRESS' || s.finalState === undefined) return;
+  if ((s.pendingPolls ?? 0) > 0) {
+    s.pendingPolls = (s.pendingPolls ?? 0) - 1;
+    return;
+  }
+  s.state = s.finalState;
+  s.endMs = Date.now();
+  s.shards = { total: 10, successful: s.state === 'SUCCESS' ? 10 : 7, failed: s.state === 'SUCCESS' ? 0 : 3 };
+}
+
+const SNAPSHOT_NAME_FORBIDDEN = /[\\/*?"<>| ,#]/;
+
+function createSnapshot(state: MockState, repo: string, name: string, q: Record<string, string>, body: unknown): unknown {
+  const list = state.repositories[repo];
+  if (!list) throw esError(404, 'repository_missing_exception', `[${repo}] missing`);
+  if (name !== name.toLowerCase()) throw esError(400, 'invalid_snapshot_name_exception', `[${repo}:${name}] Invalid snapshot name [${name}], must be lowercase`);
+  if (SNAPSHOT_NAME_FORBIDDEN.test(name) || name.startsWith('_')) {
+    throw esError(400, 'invalid_snapshot_name_exception', `[${repo}:${name}] Invalid snapshot name [${name}], must not contain the following characters [ , \", *, \\, <, |, ,, >, /, ?]`);
+  }
+  if (list.some((s) => s.name === name)) {
+    throw esError(400, 'invalid_snapshot_name_exception', `[${repo}:${name}] Invalid snapshot name [${name}], snapshot with the same name already exists`);
+  }
+  const b = (body ?? {}) as { indices?: string | string[] };
+  const exprs = b.indices === undefined ? undefined : Array.isArray(b.indices) ? b.indices.join(',') : b.indices;
+  const indices = resolveIndices(state, exprs, ['all']).map((i) => i.name);
+  const snap: MockSnapshot = { name, state: 'IN_PROGRESS', startMs: Date.now(), indices, request: body };
+  list.push(snap);
+  if (q['wait_for_completion'] === 'true') {
+    snap.finalState = state.snapshotOutcome;
+    snap.pendingPolls = 0;
+    advanceSnapshot(snap);
+    return { snapshot: snapshotInfo(repo, snap, true) };
+  }
+  snap.finalState = state.snapshotOutcome;
+  snap.pendingPolls = state.snapshotPolls;
+  return { accepted: true };
+}
+
+function dataStreams(state: MockState, name: string | undefined): unknown {
+  const re = name === undefined || name === '*' || name === '_all' ? undefined : name.split(',').map(globToRegExp);
+  const list = state.dataStreams.filter((d) => re === undefined || re.some((r) => r.test(d.name)));
+  if (name !== undefined && !name.includes('*') && name !== '_all' && list.length === 0) {
+    throw esError(404, 'index_not_found_exception', `no such index [${name}]`);
+  }
+  return {
+    data_streams: list.map((d) => ({
+      name: d.name,
+      timestamp_field: { name: '@timestamp' },
+      indices: d.indices.map((i) => ({ index_name: i, index_uuid: Buffer.from(i).toString('base64url').slice(0, 22), prefer_ilm: true, managed_by: 'Unmanaged' })),
+      generation: d.indices.length,
+      status: 'GREEN',
+      template: `${d.name}-template`,
+      hidden: false,
+      system: false,
+      allow_custom_routing: false,
+      replicated: false,
+      rollover_on_write: false,
+      prefer_ilm: true,
+      next_generation_managed_by: 'Unmanaged',
+    })),
+  };
+}
+
+function catAliases(state: MockState, name: string | undefined, q: Record<string, string>): unknown {
+  if (q['format'] !== 'json') throw esError(400, 'illegal_argument_exception', 'this mock answers _cat/aliases with format=json only');
+  const re = name === undefined ? undefined : name.split(',').map(globToRegExp);
+  const rows = state.aliases
+    .filter((a) => re === undefined || re.some((r) => r.test(a.alias)))
+    .map((a) => ({
+      alias: a.alias,
+      index: a.index,
+      filter: '-',
+      'routing.index': '-',
+      'routing.search': '-',
+      is_write_index: a.isWriteIndex === undefined ? '-' : String(a.isWriteIndex),
+    }));
+  const h = q['h'];
+  if (h === undefined) return rows;
+  const cols = h.split(',');
+  return rows.map((r) => Object.fromEntries(cols.filter((c) => c in r).map((c) => [c, r[c as keyof typeof r]])));
+}
+
+function globMatch(pattern: string, name: string): boolean {
+  return pattern.split(',').some((p) => globToRegExp(p).test(name));
+}
+
+function indexSettings(state: MockState, target: string, name: string | undefined, q: Record<string, string>): unknown {
+  const out: Record<string, unknown> = {};
+  for (const ix of resolveIndices(state, target, (q['expand_wildcards'] ?? 'open,closed').split(','))) {
+    const flat: Record<string, string> = {
+      'index.number_of_shards': String(ix.shards ?? 1),
+      'index.number_of_replicas': '1',
+      'index.creation_date': String(ix.createdMs),
+      'index.provided_name': ix.name,
+      ...(ix.hidden ? { 'index.hidden': 'true' } : {}),
+      ...ix.settings,
+    };
+    const chosen = Object.entries(flat).filter(([k]) => name === undefined || globMatch(name, k));
+    if (q['flat_settings'] === 'true') {
+      out[ix.name] = { settings: Object.fromEntries(chosen) };
+      continue;
+    }
+    const nested: Record<string, unknown> = {};
+    for (const [k, v] of chosen) {
+      const parts = k.split('.');
+      let node = nested;
+      for (const part of parts.slice(0, -1)) node = (node[part] ??= {}) as Record<string, unknown>;
+      node[parts[parts.length - 1] as string] = v;
+    }
+    out[ix.name] = { settings: nested };
+  }
+  return out;
+}
+
+function indexStats(state: MockState, target: string, q: Record<string, string>): unknown {
+  const chosen = resolveIndices(state, target, (q['expand_wildcards'] ?? 'open').split(',')).filter((ix) => ix.status !== 'close');
+  const stats = (ix: MockIndex) => {
+    const segments = ix.segments ?? ix.shards ?? 1;
+    return {
+      uuid: Buffer.from(ix.name).toString('base64url').slice(0, 22),
+      health: ix.health ?? 'green',
+      status: 'open',
+      primaries: { segments: { count: segments } },
+      total: { segments: { count: segments * 2 } },
+    };
+  };
+  const shards = chosen.reduce((n, ix) => n + (ix.shards ?? 1) * 2, 0);
+  const all = chosen.reduce((n, ix) => n + (ix.segments ?? ix.shards ?? 1), 0);
+  return {
+    _shards: { total: shards, successful: shards, failed: 0 },
+    _all: { primaries: { segments: { count: all } }, total: { segments: { count: all * 2 } } },
+    indices: Object.fromEntries(chosen.map((ix) => [ix.name, stats(ix)])),
+  };
+}
+
+function deleteIndex(state: MockState, target: string): unknown {
+  const exprs = target.split(',');
+  for (const expr of exprs) {
+    if (expr.includes('*') || expr === '_all') {
+      // action.destructive_requires_name defaults to true since 8.0.
+      throw esError(400, 'illegal_argument_exception', 'Wildcard expressions or all indices are not allowed');
+    }
+  }
+  const victims = exprs.map((expr) => {
+    const ix = state.indices.find((i) => i.name === expr);
+    if (!ix) throw esError(404, 'index_not_found_exception', `no such index [${expr}]`, { 'resource.type': 'index_or_alias', 'resource.id': expr, index_uuid: '_na_', index: expr });
+    const ds = state.dataStreams.find((d) => d.indices[d.indices.length - 1] === expr);
+    if (ds) throw esError(400, 'illegal_argument_exception', `index [${expr}] is the write index for data stream [${ds.name}] and cannot be deleted`);
+    return ix;
+  });
+  const names = new Set(victims.map((v) => v.name));
+  state.indices = state.indices.filter((i) => !names.has(i.name));
+  state.aliases = state.aliases.filter((a) => !names.has(a.index));
+  for (const d of state.dataStreams) d.indices = d.indices.filter((i) => !names.has(i));
+  return { acknowledged: true };
+}
+
+let taskSeq = 0;
+
+function mergeNow(ix: MockIndex, maxSegments: number | undefined): void {
+  const shards = ix.shards ?? 1;
+  ix.segments = Math.min(ix.segments ?? shards, shards * (maxSegments ?? 1));
+}
+
+function forcemerge(state: MockState, target: string, q: Record<string, string>): unknown {
+  const chosen = resolveIndices(state, target, (q['expand_wildcards'] ?? 'open').split(','));
+  const closed = chosen.find((ix) => ix.status === 'close');
+  if (closed) throw esError(400, 'index_closed_exception', 'closed', { 'index_uuid': '_na_', index: closed.name });
+  const max = q['max_num_segments'] === undefined ? undefined : Number(q['max_num_segments']);
+  const shards = chosen.reduce((n, ix) => n + (ix.shards ?? 1) * 2, 0);
+  if (q['wait_for_completion'] === 'false') {
+    const id = ++taskSeq;
+    const key = `mock-node-1:${id}`;
+    state.tasks[key] = { node: 'mock-node-1', id, index: chosen.map((i) => i.name), startMs: Date.now(), pollsLeft: state.forcemergePolls, completed: false };
+    (state.tasks[key] as MockTask & { maxSegments?: number }).maxSegments = max;
+    return { task: key };
+  }
+  for (const ix of chosen) mergeNow(ix, max);
+  return { _shards: { total: shards, successful: shards, failed: 0 } };
+}
+
+function getTask(state: MockState, id: string): unknown {
+  const t = state.tasks[id];
+  if (!t) throw esError(404, 'resource_not_found_exception', `task [${id}] isn't running and hasn't stored its results`);
+  if (!t.completed && t.pollsLeft > 0) t.pollsLeft--;
+  else if (!t.completed) {
+    t.completed = true;
+    for (const name of t.index) {
+      const ix = state.indices.find((i) => i.name === name);
+      if (ix) mergeNow(ix, (t as MockTask & { maxSegments?: number }).maxSegments);
+    }
+  }
+  const shards = t.index.reduce((n, name) => n + (state.indices.find((i) => i.name === name)?.shards ?? 1) * 2, 0);
+  return {
+    completed: t.completed,
+    task: {
+      node: t.node,
+      id: t.id,
+      type: 'transport',
+      action: 'indices:admin/forcemerge',
+      description: `Force-merge indices [${t.index.join(', ')}], maxSegments[1], onlyExpungeDeletes[false], flush[true]`,
+      start_time_in_millis: t.startMs,
+      running_time_in_nanos: (Date.now() - t.startMs) * 1e6,
+      cancellable: false,
+      headers: {},
+    },
+    ...(t.completed ? { response: { _shards: { total: shards, successful: shards, failed: 0 } } } : {}),
+  };
+}
+
 function compatibleVersion(value: string | undefined): number | undefined {
   const m = /compatible-with=(\d+)/.exec(value ?? '');
   return m ? Number(m[1]) : undefined;
 }
 
-function route(state: MockState, method: string, path: string, q: Record<string, string>): unknown {
+function route(state: MockState, method: string, path: string, q: Record<string, string>, body: unknown): unknown {
   const checkParams = (allowed: string[]): void => {
     for (const k of Object.keys(q)) {
       if (!allowed.includes(k) && !COMMON_PARAMS.includes(k)) {
@@ -328,10 +665,46 @@ function route(state: MockState, method: string, path: string, q: Record<string,
       }
     }
   };
-  if (method !== 'GET' && method !== 'HEAD') {
-    throw new HttpError(405, { error: `Incorrect HTTP method for uri [${path}] and method [${method}], allowed: [GET]`, status: 405 });
-  }
   const parts = path.split('/').filter((p) => p !== '').map(decodeURIComponent);
+  const wrongMethod = (allowed: string): never => {
+    throw new HttpError(405, { error: `Incorrect HTTP method for uri [${path}] and method [${method}], allowed: [${allowed}]`, status: 405 });
+  };
+  const p0 = parts[0];
+  // Write APIs first; everything else is read-only (GET/HEAD).
+  if (parts[0] === '_snapshot' && parts.length === 3 && (method === 'PUT' || method === 'POST')) {
+    checkParams(SNAPSHOT_CREATE_PARAMS);
+    return createSnapshot(state, parts[1] as string, parts[2] as string, q, body);
+  }
+  if (p0 !== undefined && !p0.startsWith('_') && parts.length === 1 && method === 'DELETE') {
+    checkParams(DELETE_INDEX_PARAMS);
+    return deleteIndex(state, p0);
+  }
+  if (p0 !== undefined && parts[1] === '_forcemerge' && parts.length === 2) {
+    if (method !== 'POST') wrongMethod('POST');
+    checkParams(FORCEMERGE_PARAMS);
+    return forcemerge(state, p0, q);
+  }
+  if (method !== 'GET' && method !== 'HEAD') wrongMethod('GET');
+  if (p0 === '_data_stream' && parts.length <= 2) {
+    checkParams(DATA_STREAM_PARAMS);
+    return dataStreams(state, parts[1]);
+  }
+  if (p0 === '_cat' && parts[1] === 'aliases' && parts.length <= 3) {
+    checkParams(CAT_ALIASES_PARAMS);
+    return catAliases(state, parts[2], q);
+  }
+  if (p0 === '_tasks' && parts.length === 2) {
+    checkParams(TASK_PARAMS);
+    return getTask(state, parts[1] as string);
+  }
+  if (p0 !== undefined && !p0.startsWith('_') && parts[1] === '_settings' && parts.length <= 3) {
+    checkParams(SETTINGS_PARAMS);
+    return indexSettings(state, p0, parts[2], q);
+  }
+  if (p0 !== undefined && !p0.startsWith('_') && parts[1] === '_stats' && parts.length <= 3) {
+    checkParams(STATS_PARAMS);
+    return indexStats(state, p0, q);
+  }
   if (parts.length === 0) {
     checkParams([]);
     return {
@@ -384,7 +757,23 @@ export async function startElasticsearchMock(initial: Partial<MockState> = {}): 
   const server = http.createServer((req, res) => {
     const u = new URL(req.url ?? '/', 'http://localhost');
     const query = Object.fromEntries(u.searchParams);
-    requests.push({ method: req.method ?? 'GET', path: u.pathname, query, headers: req.headers });
+    const recorded: RecordedRequest = { method: req.method ?? 'GET', path: u.pathname, query, headers: req.headers };
+    requests.push(recorded);
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => answer(req, res, u, query, recorded, Buffer.concat(chunks).toString('utf8')));
+  });
+  const answer = (req: http.IncomingMessage, res: http.ServerResponse, u: URL, query: Record<string, string>, recorded: RecordedRequest, text: string): void => {
+    let parsed: unknown;
+    let badBody = false;
+    if (text !== '') {
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        badBody = true;
+      }
+    }
+    recorded.body = parsed;
     const s = mock.state;
     if (s.hang) return; // read, never answered
     const headers: Record<string, string> = {};
@@ -416,8 +805,9 @@ export async function startElasticsearchMock(initial: Partial<MockState> = {}): 
           throw new HttpError(401, e.body, { 'www-authenticate': 'Basic realm="security", charset="UTF-8"' });
         }
       }
-      if (s.fail && (s.fail.path === undefined || s.fail.path.test(u.pathname))) throw esError(s.fail.status, s.fail.type, s.fail.reason);
-      body = route(s, req.method ?? 'GET', u.pathname, query);
+      if (s.fail && (s.fail.path === undefined || s.fail.path.test(u.pathname)) && (s.fail.method === undefined || s.fail.method === req.method)) throw esError(s.fail.status, s.fail.type, s.fail.reason);
+      if (badBody) throw esError(400, 'parse_exception', 'request body is required to be valid JSON');
+      body = route(s, req.method ?? 'GET', u.pathname, query, parsed);
     } catch (err) {
       // A bug in the mock answers 500 rather than crashing the test process.
       const e = err instanceof HttpError ? err : esError(500, 'mock_error', String(err));
@@ -425,10 +815,10 @@ export async function startElasticsearchMock(initial: Partial<MockState> = {}): 
       body = e.body;
       Object.assign(headers, e.headers);
     }
-    const text = JSON.stringify(body);
-    res.writeHead(status, { ...headers, 'content-length': String(Buffer.byteLength(text)) });
-    res.end(req.method === 'HEAD' ? undefined : text);
-  });
+    const out = JSON.stringify(body);
+    res.writeHead(status, { ...headers, 'content-length': String(Buffer.byteLength(out)) });
+    res.end(req.method === 'HEAD' ? undefined : out);
+  };
   server.on('connection', (sock: Socket) => {
     accepted++;
     sockets.add(sock);

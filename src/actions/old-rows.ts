@@ -1,0 +1,206 @@
+import { Type } from '@sinclair/typebox';
+import pg from 'pg';
+import type { CleanupConfig } from '../config.ts';
+import * as sql from '../sql/cleanup.ts';
+import type { ActionContext } from './action.ts';
+import { num, sleep, str } from './support.ts';
+
+// What cleanup-old-rows and archive-old-rows share: the config entry a param names, the
+// catalog check of its table and time column, the run's cutoff and its bounded batch loop.
+
+/** Params shared by both actions. The entry is config; nothing from an alert becomes SQL. */
+export const commonParams = (section: 'cleanup' | 'archive') => ({
+  entry: Type.String({ pattern: '^[A-Za-z0-9_.-]+$', maxLength: 100, description: `name of an actions.${section} entry in config` }),
+  max_batches: Type.Optional(
+    Type.Integer({ minimum: 1, maximum: 1_000_000, description: 'stop after this many batches (the rest waits for the next run); default: no limit' }),
+  ),
+  max_seconds: Type.Optional(
+    Type.Integer({
+      minimum: 1,
+      maximum: 3600,
+      default: 600,
+      description: 'stop starting batches after this long (the engine aborts a run at 15 min); the rest waits for the next run',
+    }),
+  ),
+  timeout_seconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 3600, default: 300, description: 'statement_timeout of one batch' })),
+});
+
+export const COMMON_DEFAULTS = { max_seconds: 600, timeout_seconds: 300 };
+
+/** How many old rows plan and verify count at most: the scan stays bounded on a huge backlog. */
+export const COUNT_CAP = 1_000_000;
+
+export function entryOf<C extends CleanupConfig>(ctx: ActionContext, section: 'cleanup' | 'archive', entries: Record<string, C>, name: string): C {
+  const e = Object.hasOwn(entries, name) ? entries[name] : undefined;
+  if (!e) {
+    const known = Object.keys(entries);
+    throw new Error(`no entry named "${name}" in config actions.${section} (known: ${known.length ? known.join(', ') : 'none'})`);
+  }
+  return e;
+}
+
+/** schema.table as SQL would spell it, for messages: exact, and unambiguous with any name. */
+export const display = (schema: string, table: string): string => `${pg.escapeIdentifier(schema)}.${pg.escapeIdentifier(table)}`;
+
+export interface Relation {
+  schema: string;
+  table: string;
+  kind: string;
+  oid: string;
+  column: string | undefined;
+  columnType: string | undefined;
+  baseType: string | undefined;
+  baseTypeSchema: string | undefined;
+  canSelect: boolean;
+  canDelete: boolean;
+  canInsert: boolean;
+}
+
+const KINDS: Record<string, string> = { r: 'table', p: 'partitioned table', v: 'view', m: 'materialized view', f: 'foreign table' };
+const TIME_TYPES = ['timestamp', 'timestamptz', 'date'];
+
+/** Relations with this exact name (one per schema, or the one in `schema`), as the catalog has them. */
+export async function lookUp(c: pg.ClientBase, schema: string | undefined, table: string, column: string | undefined): Promise<Relation[]> {
+  const res = await c.query<Record<string, unknown>>(sql.RELATION_AND_COLUMN, [schema ?? null, table, column ?? null]);
+  return res.rows.map((r) => ({
+    schema: str(r['schema']),
+    table: str(r['table']),
+    kind: str(r['kind']),
+    oid: str(r['oid']),
+    column: r['column'] === null ? undefined : str(r['column']),
+    columnType: r['column_type'] === null ? undefined : str(r['column_type']),
+    baseType: r['base_type'] === null ? undefined : str(r['base_type']),
+    baseTypeSchema: r['base_type_schema'] === null ? undefined : str(r['base_type_schema']),
+    canSelect: r['can_select'] === true,
+    canDelete: r['can_delete'] === true,
+    canInsert: r['can_insert'] === true,
+  }));
+}
+
+/**
+ * The entry's table and column, checked against the catalog: exactly one ordinary table of
+ * that name (in its schema when config gives one), with that column, of type timestamp,
+ * timestamptz or date, which our role may SELECT from and DELETE from. Anything else is an
+ * error that names what is wrong.
+ */
+export async function sourceTable(c: pg.ClientBase, e: CleanupConfig, entryPath: string, action: string): Promise<Relation & { column: string }> {
+  const found = await lookUp(c, e.schema, e.table, e.column);
+  const where = e.schema === undefined ? '' : ` in schema ${pg.escapeIdentifier(e.schema)}`;
+  if (found.length === 0) {
+    throw new Error(`${entryPath}: no table ${pg.escapeIdentifier(e.table)}${where} in the catalog of postgres target "${e.postgres}"`);
+  }
+  if (found.length > 1) {
+    throw new Error(`${entryPath}: table ${pg.escapeIdentifier(e.table)} exists in several schemas (${found.map((f) => pg.escapeIdentifier(f.schema)).join(', ')}): set schema`);
+  }
+  const t = found[0] as Relation;
+  const name = display(t.schema, t.table);
+  if (t.kind !== 'r') {
+    const hint = t.kind === 'p' ? ' (for a partitioned table, detach and drop old partitions instead)' : '';
+    throw new Error(`${entryPath}: ${name} is a ${KINDS[t.kind] ?? t.kind}; ${action} works on ordinary tables only${hint}`);
+  }
+  if (t.column === undefined) throw new Error(`${entryPath}: ${name} has no column ${pg.escapeIdentifier(e.column)}`);
+  if (t.baseTypeSchema !== 'pg_catalog' || !TIME_TYPES.includes(t.baseType ?? '')) {
+    throw new Error(`${entryPath}: column ${pg.escapeIdentifier(t.column)} of ${name} is ${t.columnType}, not timestamp, timestamptz or date`);
+  }
+  if (!t.canSelect || !t.canDelete) throw new Error(`${entryPath}: our role may not ${t.canSelect ? 'DELETE from' : 'SELECT from'} ${name}`);
+  return { ...t, column: t.column };
+}
+
+/** The run's cutoff (ISO-8601 UTC text, microseconds): the database's now() minus older_than. */
+export async function cutoffOf(c: pg.ClientBase, olderThanMs: number): Promise<string> {
+  const res = await c.query<{ cutoff: string }>(sql.CUTOFF, [olderThanMs / 1000]);
+  return str(res.rows[0]?.cutoff);
+}
+
+export async function countOlder(c: pg.ClientBase, t: { schema: string; table: string; column: string }, cutoff: string, cap = COUNT_CAP): Promise<number> {
+  const text = sql.countOlder(c.escapeIdentifier(t.schema), c.escapeIdentifier(t.table), c.escapeIdentifier(t.column));
+  return num((await c.query<{ n: string }>(text, [cutoff, cap])).rows[0]?.n);
+}
+
+/** 90d, 36h, 90m: an age as config would write it. */
+export function ageText(ms: number): string {
+  for (const [unit, size] of [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000]] as const) {
+    if (ms % size === 0) return `${ms / size}${unit}`;
+  }
+  return `${ms / 1000}s`;
+}
+
+export const atLeast = (n: number, cap = COUNT_CAP): string => (n >= cap ? `at least ${n}` : String(n));
+
+export interface ForeignKeyIn {
+  name: string;
+  schema: string;
+  table: string;
+  on_delete: 'no action' | 'restrict' | 'cascade' | 'set null' | 'set default';
+}
+
+const ON_DELETE: Record<string, ForeignKeyIn['on_delete']> = { a: 'no action', r: 'restrict', c: 'cascade', n: 'set null', d: 'set default' };
+
+/** Foreign keys of other tables that point at this one: deleting its rows fires them. */
+export async function referencingKeys(c: pg.ClientBase, oid: string): Promise<ForeignKeyIn[]> {
+  const res = await c.query<Record<string, unknown>>(sql.REFERENCING_FOREIGN_KEYS, [oid]);
+  return res.rows.map((r) => ({ name: str(r['name']), schema: str(r['schema']), table: str(r['table']), on_delete: ON_DELETE[str(r['on_delete'])] ?? 'no action' }));
+}
+
+export interface LoopResult {
+  batches: number;
+  rows: number;
+  /** Why the loop ended before the old rows ran out; undefined when they did. */
+  stoppedBy: 'max_batches' | 'max_seconds' | undefined;
+}
+
+/**
+ * Runs batches until one finds nothing, max_batches is reached or max_seconds has passed,
+ * pausing between batches. The signal is honoured between batches and during the pause;
+ * a batch in flight is one transaction, so an abort (which drops the connection) either
+ * commits it whole or not at all. On abort it throws an error that says what was done.
+ */
+export async function batchLoop(
+  opts: { pauseMs: number; maxBatches: number | undefined; maxSeconds: number; verb: string },
+  signal: AbortSignal,
+  batch: () => Promise<number>,
+): Promise<LoopResult> {
+  const started = performance.now();
+  const r: LoopResult = { batches: 0, rows: 0, stoppedBy: undefined };
+  const aborted = (): Error => {
+    const why = signal.reason instanceof Error ? signal.reason.message : 'aborted';
+    return new Error(`${why}: stopped after ${r.batches} batches, ${r.rows} rows ${opts.verb} (each batch is one transaction: committed whole or not at all)`);
+  };
+  const cap = Math.min(opts.maxBatches ?? Number.MAX_SAFE_INTEGER, 1_000_000);
+  for (;;) {
+    if (signal.aborted) throw aborted();
+    let n: number;
+    try {
+      n = await batch();
+    } catch (err) {
+      if (signal.aborted) throw aborted();
+      throw err;
+    }
+    if (n === 0) break;
+    r.batches++;
+    r.rows += n;
+    if (r.batches >= cap) {
+      r.stoppedBy = 'max_batches';
+      break;
+    }
+    if (performance.now() - started >= opts.maxSeconds * 1000) {
+      r.stoppedBy = 'max_seconds';
+      break;
+    }
+    if (opts.pauseMs > 0) {
+      try {
+        await sleep(opts.pauseMs, signal);
+      } catch {
+        throw aborted();
+      }
+    }
+  }
+  return r;
+}
+
+/**
+ * The cutoff each entry's last run used, for verify (which gets no result from run): rows
+ * that aged past the line between run and verify are the next run's, not a failure. Kept in
+ * memory: the engine verifies in the process that ran. Without one, verify uses now().
+ */
+export const lastRuns = new Map<string, { cutoff: string; rows: number; archiveBefore?: number }>();
