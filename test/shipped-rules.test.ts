@@ -1,0 +1,44 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { resolve } from 'node:path';
+import { actions } from '../src/actions/index.ts';
+import { loadRules } from '../src/remediation/rules.ts';
+import { renderParams, paramsFor } from '../src/remediation/rules.ts';
+
+// The rules and schedules shipped in rules/ load with the real actions, and the schedules
+// fall on the runbook's days and hours in its timezone.
+
+const rules = loadRules(resolve(import.meta.dirname, '..', 'rules'), actions);
+
+test('every shipped rule and schedule loads against the real actions', () => {
+  assert.ok(rules.filter((r) => r.kind === 'alert').length >= 6);
+  assert.ok(rules.filter((r) => r.kind === 'schedule').length >= 8);
+});
+
+test('a rule renders its params from an alert\'s labels', () => {
+  const flush = rules.find((r) => r.name === 'flush-cache-when-full');
+  assert.ok(flush);
+  assert.deepEqual(paramsFor(flush, { alertname: 'RedisMemoryHigh', remediation: 'redis-flush', target: 'cache' }), {
+    target: 'cache',
+    db: 0,
+    batch_size: 500,
+    scan_count: 1000,
+    max_keys: 1_000_000,
+    memory_fraction: 0.75,
+  });
+  assert.throws(() => renderParams(flush.params, { alertname: 'RedisMemoryHigh' }), /no label "target"/);
+});
+
+test('the calendar runs at the runbook\'s local times across daylight saving', () => {
+  const at = (name: string, after: string): string => {
+    const r = rules.find((x) => x.name === name);
+    assert.ok(r?.cron, name);
+    return r.cron.next(new Date(after))?.toISOString() ?? 'none';
+  };
+  // Monday 2 AM Pacific: PST (UTC-8) in winter, PDT (UTC-7) in summer.
+  assert.equal(at('monday-chat-log-cleanup', '2026-11-28T00:00:00Z'), '2026-11-30T10:00:00.000Z');
+  assert.equal(at('monday-chat-log-cleanup', '2026-07-01T00:00:00Z'), '2026-07-06T09:00:00.000Z');
+  // Friday: full backup at 1 AM, restore test at 3 AM.
+  assert.equal(at('friday-full-backup', '2026-11-28T00:00:00Z'), '2026-12-04T09:00:00.000Z');
+  assert.equal(at('friday-restore-test', '2026-11-28T00:00:00Z'), '2026-12-04T11:00:00.000Z');
+});
