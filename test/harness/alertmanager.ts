@@ -9,11 +9,15 @@
 // - Clustering is on by default (gossip on 0.0.0.0:9094, TCP and UDP). With an empty
 //   --cluster.listen-address it is off: no gossip ports, and no wait for peers to settle
 //   before the first notification. Only `clusterPeers` turns it on, on a loopback port.
+// - With clustering, /-/ready answers at once but notifications wait until the cluster has
+//   settled (GET /api/v2/status: cluster.status 'ready'): ~10 s at the default 200ms gossip
+//   interval, ~2.5 s at the 50ms used here. start() waits for it. Peers stopped at the same
+//   time each wait 10 s for the other to acknowledge their leave: stop them one by one.
 // - The webhook's `http_config.authorization` ({ type: Bearer, credentials | credentials_file })
 //   is accepted; the webhook's `url_file` is not (it came later), so the URL sits in the file.
 // - group_interval must not be zero (group_wait may be). A resolved alert reaches the webhook at
 //   the group's next group_interval tick, so that bounds the resolve latency.
-// - /-/ready answers 200 as soon as the HTTP listener is up.
+// - /-/ready answers 200 as soon as the HTTP listener is up (~0.1-0.2 s after spawn).
 import path from 'node:path';
 import { stringify } from 'yaml';
 import { freePort } from './ports.ts';
@@ -38,10 +42,17 @@ export interface AlertmanagerOptions {
   /**
    * Turns clustering on, listening on a free loopback port (`clusterAddress`), with these
    * `host:port` peers (another harness Alertmanager's clusterAddress); [] for a first member.
+   * start() then also waits until the cluster has settled (status 'ready').
    */
   clusterPeers?: string[];
   /** --cluster.peer-timeout (how long the n-th member waits for earlier ones to notify); default 0.25's 15s. */
   peerTimeout?: string;
+  /**
+   * --cluster.gossip-interval; default '50ms' here (0.25's is 200ms). Settling, which holds back
+   * every notification, polls the member count every 10 gossip intervals until it was stable
+   * for 3 polls: about 10 s at 200ms, about 2 s at 50ms.
+   */
+  gossipInterval?: string;
   /** YAML merged into the generated alertmanager.yml (maps merge, lists append). */
   extraConfig?: string;
   /** More command-line flags. */
@@ -73,6 +84,14 @@ export interface PostableAlert {
   generatorURL?: string;
 }
 
+/** Part of GET /api/v2/status. */
+export interface AmStatus {
+  cluster: { name?: string; status: 'ready' | 'settling' | 'disabled'; peers?: Array<{ name: string; address: string }> };
+  config: { original: string };
+  versionInfo: Record<string, string>;
+  uptime: string;
+}
+
 export interface AlertmanagerServer {
   readonly port: number;
   /** http://127.0.0.1:PORT */
@@ -85,6 +104,8 @@ export interface AlertmanagerServer {
   /** The receiver's name in the config (also `receiver` in webhook payloads). */
   readonly receiverName: string;
   readonly pid: number | undefined;
+  /** GET /api/v2/status: cluster state and peers, the loaded config, version. */
+  status(): Promise<AmStatus>;
   /** GET /api/v2/alerts (active, silenced and inhibited ones). */
   alerts(): Promise<AmAlert[]>;
   /** POST /api/v2/alerts: for tests of the webhook side without a Prometheus. */
@@ -177,6 +198,7 @@ class AlertmanagerImpl implements AlertmanagerServer {
             `--cluster.listen-address=${this.clusterAddress}`,
             `--cluster.advertise-address=${this.clusterAddress}`,
             ...(this.opts.clusterPeers ?? []).map((p) => `--cluster.peer=${p}`),
+            `--cluster.gossip-interval=${this.opts.gossipInterval ?? '50ms'}`,
             ...(this.opts.peerTimeout !== undefined ? [`--cluster.peer-timeout=${this.opts.peerTimeout}`] : []),
           ];
     const proc = new ManagedProcess({
@@ -204,10 +226,24 @@ class AlertmanagerImpl implements AlertmanagerServer {
         await res.arrayBuffer();
         return res.ok ? true : undefined;
       }, { timeoutMs: READY_TIMEOUT_MS });
+      if (this.clusterAddress !== undefined) {
+        // /-/ready does not wait for the cluster; notifications do. Wait until it has settled.
+        await waitFor(`alertmanager on port ${this.port}: cluster settled`, proc, async () => {
+          const st = await this.status();
+          return st.cluster.status === 'ready' ? true : undefined;
+        }, { timeoutMs: READY_TIMEOUT_MS, intervalMs: 100 });
+      }
     } catch (err) {
       await proc.stop(10_000);
       throw err;
     }
+  }
+
+  async status(): Promise<AmStatus> {
+    const res = await fetch(`${this.url}/api/v2/status`, { signal: AbortSignal.timeout(API_TIMEOUT_MS) });
+    const text = await res.text();
+    if (!res.ok) throw new Error(`alertmanager GET /api/v2/status: HTTP ${res.status}: ${text.slice(0, 300)}`);
+    return JSON.parse(text) as AmStatus;
   }
 
   async alerts(): Promise<AmAlert[]> {

@@ -20,13 +20,14 @@
 // - A rule group's own `interval:` beats the global evaluation_interval:
 //   `groupIntervalOverride` shortens it in the copies.
 // - /-/reload (with --web.enable-lifecycle) loads config and rules synchronously: 200 once
-//   applied, 500 with the error otherwise. Scrape targets still follow the 5 s ticks above.
+//   applied, 500 otherwise (the reasons are only in the log: reload() copies them into its
+//   error). The notifier starts every reload with an empty Alertmanager list, refilled at the
+//   next 5 s discovery tick: alerts firing in between are dropped, so reload() waits for it too.
 import fs from 'node:fs';
 import path from 'node:path';
-import { isMap, isScalar, isSeq, parseDocument } from 'yaml';
-import { stringify } from 'yaml';
+import { isMap, isScalar, isSeq, parseDocument, stringify } from 'yaml';
 import { freePort } from './ports.ts';
-import { ManagedProcess, makeTempDir, removeTempDir, runTool, waitFor, withPortRetry, writeOwnedFile } from './proc.ts';
+import { logTail, ManagedProcess, makeTempDir, removeTempDir, runTool, waitFor, withPortRetry, writeOwnedFile } from './proc.ts';
 import { mergeYamlConfig } from './yaml-config.ts';
 
 export interface ScrapeTarget {
@@ -110,6 +111,8 @@ export interface RuleStatus {
   query: string;
   /** `for` in seconds (alerting rules). */
   duration?: number;
+  /** `keep_firing_for` in seconds (alerting rules). */
+  keepFiringFor?: number;
   labels?: Labels;
   annotations?: Labels;
   health: 'ok' | 'err' | 'unknown';
@@ -365,9 +368,11 @@ class PrometheusImpl implements PrometheusServer {
     return this.proc?.running ? this.proc.pid : undefined;
   }
 
-  /** Copies (and rewrites) the rule files, then writes prometheus.yml. */
-  writeConfig(): void {
-    const o = this.opts;
+  /**
+   * Copies (and rewrites) the rule files, then writes prometheus.yml. Everything is read and
+   * checked before the first file is written, so a bad option leaves the dir as it was.
+   */
+  writeConfig(o: PrometheusOptions = this.opts): void {
     if (o.scrapeInterval !== undefined) checkDuration(o.scrapeInterval, 'scrapeInterval');
     if (o.evaluationInterval !== undefined) checkDuration(o.evaluationInterval, 'evaluationInterval');
     if (typeof o.forOverride === 'string') checkDuration(o.forOverride, 'forOverride');
@@ -375,23 +380,23 @@ class PrometheusImpl implements PrometheusServer {
     if (o.keepFiringForOverride !== undefined) checkDuration(o.keepFiringForOverride, 'keepFiringForOverride');
     if (o.groupIntervalOverride !== undefined) checkDuration(o.groupIntervalOverride, 'groupIntervalOverride');
 
-    const sources = expandRuleFiles(o.ruleFiles ?? []);
-    fs.rmSync(this.rulesDir, { recursive: true, force: true });
-    fs.mkdirSync(this.rulesDir, { mode: 0o700 });
     const seen = new Set<string>();
-    const copies = sources.map((src, i) => {
+    const copies = expandRuleFiles(o.ruleFiles ?? []).map((src, i) => {
       const { text, alerts } = rewriteRules(fs.readFileSync(src, 'utf8'), src, o);
       for (const a of alerts) seen.add(a);
-      const copy = path.join(this.rulesDir, `${String(i).padStart(2, '0')}-${path.basename(src)}`);
-      writeOwnedFile(copy, text, undefined, 0o644);
-      return copy;
+      return { file: path.join(this.rulesDir, `${String(i).padStart(2, '0')}-${path.basename(src)}`), text };
     });
     if (o.forOverride !== undefined && typeof o.forOverride !== 'string') {
       const unknown = Object.keys(o.forOverride).filter((n) => !seen.has(n));
       if (unknown.length > 0) throw new Error(`prometheus harness: forOverride names alerts no rule file defines: ${unknown.join(', ')}`);
     }
-    this.loadedRuleFiles = copies;
-    writeOwnedFile(this.configFile, buildConfig(o, copies), undefined, 0o600);
+    const config = buildConfig(o, copies.map((c) => c.file));
+
+    fs.rmSync(this.rulesDir, { recursive: true, force: true });
+    fs.mkdirSync(this.rulesDir, { mode: 0o700 });
+    for (const c of copies) writeOwnedFile(c.file, c.text, undefined, 0o644);
+    this.loadedRuleFiles = copies.map((c) => c.file);
+    writeOwnedFile(this.configFile, config, undefined, 0o600);
   }
 
   async launch(): Promise<void> {
@@ -506,11 +511,20 @@ class PrometheusImpl implements PrometheusServer {
 
   async reload(changes: Partial<PrometheusOptions> = {}): Promise<void> {
     if (!this.proc?.running) throw new Error(`prometheus on port ${this.port}: reload() while not running`);
-    this.opts = { ...this.opts, ...changes };
-    this.writeConfig();
+    const next = { ...this.opts, ...changes };
+    this.writeConfig(next);
+    const logFrom = fs.statSync(this.logFile).size;
     const res = await fetch(`${this.url}/-/reload`, { method: 'POST', signal: AbortSignal.timeout(API_TIMEOUT_MS) });
     const text = await res.text();
-    if (!res.ok) throw new Error(`prometheus on port ${this.port}: reload refused (HTTP ${res.status}): ${text.trim()}`);
+    if (!res.ok) {
+      // The answer only says "one or more errors occurred"; the reasons are in the log.
+      const reasons = logTail(this.logFile, 20, logFrom)
+        .split('\n')
+        .filter((l) => l.includes('level=error'));
+      // Prometheus keeps running what it had; so do our options (the files hold the refused version).
+      throw new Error(`prometheus on port ${this.port}: reload refused (HTTP ${res.status}): ${text.trim()}\n${reasons.join('\n')}`);
+    }
+    this.opts = next;
     if (this.opts.waitForTargets !== false) await this.waitForTargets();
   }
 
