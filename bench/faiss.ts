@@ -3,17 +3,18 @@
 // One 1M×128 IVF-Flat index (IVF1024, nprobe 16 in the file) is built once with faiss-node
 // and cached under /dev/shm (or os.tmpdir()), keyed by its parameters, so reruns start at
 // once. housekeeper runs as its own process (scripts/node.sh src/main.ts, as `npm start`),
-// first with no index configured, then with the index and check_interval 1s, so a check
-// (load 512 MB, 20 probes, recall@10 of 100 own vectors against exact search over all 1M)
-// is in progress for most of the measurement; then without the index again. Each phase is
+// in interleaved phases of equal length: with no index configured, then with the index and
+// check_interval 1s, so a check (load 512 MB, 20 probes, recall@10 of 100 own vectors
+// against exact search over all 1M) is in progress for nearly all of the phase, and so on,
+// ending without the index. Interleaving gives both the same background load. Each phase is
 // sequential closed-loop scrapes, as Prometheus 2.42 sends them. The figures compared:
 // /metrics latency, median and p99, of the scrapes made while a check was running
 // (faiss_index_check_running 1 in the answer) against the scrapes with no index configured.
 // Target: p99 with the index at most 1.5× the no-index p99.
 //
 // Results go to bench/results/faiss.md and stdout. Knobs (environment):
-//   HOUSEKEEPER_BENCH_FAISS_VECTORS (default 1000000), HOUSEKEEPER_BENCH_FAISS_SCRAPES
-//   (scrapes per phase, and at least as many during checks, over 3 or more checks; default 2000),
+//   HOUSEKEEPER_BENCH_FAISS_VECTORS (default 1000000), HOUSEKEEPER_BENCH_FAISS_ROUNDS (phases
+//   with the index, default 3), HOUSEKEEPER_BENCH_FAISS_PHASE_SECONDS (default 8),
 //   HOUSEKEEPER_BENCH_FAISS_DIR (where the index is cached).
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statfsSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import os from 'node:os';
@@ -39,9 +40,9 @@ const NLIST = 1024;
 const NPROBE = 16;
 const TRAIN = 64 * NLIST; // 64 points per centroid: FAISS wants at least 39
 const SEED = 42;
-const SCRAPES = intEnv('HOUSEKEEPER_BENCH_FAISS_SCRAPES', 2000, 100, 100_000);
+const PHASE_SECONDS = intEnv('HOUSEKEEPER_BENCH_FAISS_PHASE_SECONDS', 8, 2, 120);
+const ROUNDS = intEnv('HOUSEKEEPER_BENCH_FAISS_ROUNDS', 3, 1, 20);
 const WARMUP = 50;
-const MIN_CHECKS = 3;
 const PHASE_LIMIT_MS = 10 * 60_000; // every loop below is bounded
 const SCRAPE_TIMEOUT_MS = 15_000;
 const CACHE_REV = 2; // bump when the data or build below changes
@@ -226,18 +227,13 @@ interface Phase {
   last: string;
 }
 
-/**
- * Sequential scrapes until `want` scrapes have been taken (with `minChecks`: during a check,
- * and across at least that many complete checks, so every stage of a check is covered),
- * bounded by PHASE_LIMIT_MS.
- */
-async function phase(svc: Service, want: number, minChecks = 0): Promise<Phase> {
+/** Sequential closed-loop scrapes for `seconds` (bounded by it). */
+async function phase(svc: Service, seconds: number): Promise<Phase> {
   const p: Phase = { all: [], during: [], outside: [], checks: 0, maxChildRssMb: 0, serviceRssMb: 0, last: '' };
-  const end = Date.now() + PHASE_LIMIT_MS;
+  const end = performance.now() + seconds * 1000;
   let lastCheck: number | undefined;
   let i = 0;
-  while (minChecks === 0 ? p.all.length < want : p.during.length < want || p.checks < minChecks) {
-    if (Date.now() > end) throw new Error(`phase did not collect ${want} scrapes within ${PHASE_LIMIT_MS / 1000} s`);
+  while (performance.now() < end) {
     const { ms, body } = await scrape(svc.url);
     p.all.push(ms);
     if (sample(body, 'faiss_index_check_running') === 1) p.during.push(ms);
@@ -266,41 +262,52 @@ export async function main(): Promise<void> {
   const dir = makeTempDir('hk-bench-faiss-', undefined);
   const services: Service[] = [];
   try {
-    // Phase A: no index configured.
-    const runBaseline = async (label: string): Promise<Phase> => {
-      const svc = await startHousekeeper(dir, label, 'faiss: []');
-      services.push(svc);
-      for (let i = 0; i < WARMUP; i++) await scrape(svc.url);
-      log(`${label}: ${SCRAPES} scrapes, no index configured`);
-      const p = await phase(svc, SCRAPES);
-      await svc.proc.stop();
-      return p;
+    // Interleaved phases of equal length, so both see the same background load:
+    // no index, with the index, no index, ..., no index. Each phase is its own service
+    // process; the with-index one is measured only once its first check has completed.
+    const indexYaml = `faiss:\n  - { name: bench, path: ${JSON.stringify(built.file)}, check_interval: 1s, recall_sample: 100 }`;
+    const baselines: Phase[] = [];
+    const withIndex: Phase[] = [];
+    for (let round = 0; round <= ROUNDS; round++) {
+      const a = await startHousekeeper(dir, `no-index-${round}`, 'faiss: []');
+      services.push(a);
+      for (let i = 0; i < WARMUP; i++) await scrape(a.url);
+      log(`round ${round}: no index, ${PHASE_SECONDS} s`);
+      baselines.push(await phase(a, PHASE_SECONDS));
+      await a.proc.stop();
+      if (round === ROUNDS) break;
+
+      const b = await startHousekeeper(dir, `with-index-${round}`, indexYaml);
+      services.push(b);
+      const firstDeadline = Date.now() + PHASE_LIMIT_MS;
+      let first = '';
+      for (;;) {
+        first = (await scrape(b.url)).body;
+        if (sample(first, 'faiss_index_check_timestamp_seconds') !== undefined) break;
+        if (Date.now() > firstDeadline) throw new Error('no check finished in time');
+        await sleep(200);
+      }
+      if (sample(first, 'faiss_index_loadable') !== 1 || sample(first, 'faiss_index_vectors') !== VECTORS) {
+        throw new Error(`the index did not check out: ${first.split('\n').filter((l) => l.startsWith('faiss_index')).join('; ')}`);
+      }
+      for (let i = 0; i < WARMUP; i++) await scrape(b.url);
+      log(`round ${round}: with the index, ${PHASE_SECONDS} s`);
+      withIndex.push(await phase(b, PHASE_SECONDS));
+      await b.proc.stop();
+    }
+    const pool = (ps: Phase[], key: 'all' | 'during' | 'outside'): number[] => ps.flatMap((x) => x[key]);
+    const b = {
+      all: pool(withIndex, 'all'),
+      during: pool(withIndex, 'during'),
+      outside: pool(withIndex, 'outside'),
+      checks: withIndex.reduce((n, x) => n + x.checks, 0),
+      maxChildRssMb: Math.max(...withIndex.map((x) => x.maxChildRssMb)),
+      serviceRssMb: Math.max(...withIndex.map((x) => x.serviceRssMb)),
+      last: withIndex[withIndex.length - 1]?.last ?? '',
     };
-    const a1 = await runBaseline('no-index-before');
-
-    // Phase B: the 1M index, re-checked every second (a check starts at most every 2 s).
-    const svc = await startHousekeeper(dir, 'with-index', `faiss:\n  - { name: bench, path: ${JSON.stringify(built.file)}, check_interval: 1s, recall_sample: 100 }`);
-    services.push(svc);
-    log('with-index: waiting for the first complete check');
-    const firstDeadline = Date.now() + PHASE_LIMIT_MS;
-    let first = '';
-    for (;;) {
-      first = (await scrape(svc.url)).body;
-      if (sample(first, 'faiss_index_check_timestamp_seconds') !== undefined) break;
-      if (Date.now() > firstDeadline) throw new Error('no check finished in time');
-      await sleep(200);
-    }
-    if (sample(first, 'faiss_index_loadable') !== 1 || sample(first, 'faiss_index_vectors') !== VECTORS) {
-      throw new Error(`the index did not check out: ${first.split('\n').filter((l) => l.startsWith('faiss_index')).join('; ')}`);
-    }
-    for (let i = 0; i < WARMUP; i++) await scrape(svc.url);
-    log(`with-index: scrapes until ${SCRAPES} were taken while a check ran, over at least ${MIN_CHECKS} checks`);
-    const b = await phase(svc, SCRAPES, MIN_CHECKS);
-    await svc.proc.stop();
-
-    const a2 = await runBaseline('no-index-after');
-
-    const baseline = [...a1.all, ...a2.all];
+    if (b.during.length < 100) throw new Error(`only ${b.during.length} scrapes were taken during a check`);
+    const a1 = { serviceRssMb: Math.max(...baselines.map((x) => x.serviceRssMb)) };
+    const baseline = pool(baselines, 'all');
     const r = {
       baseMedian: quantile(baseline, 0.5),
       baseP99: quantile(baseline, 0.99),
@@ -317,17 +324,18 @@ export async function main(): Promise<void> {
       '',
       `Index: ${VECTORS.toLocaleString('en')}×${DIM} IVF${NLIST},Flat (L2), nprobe ${NPROBE}, ${f2(size / 1048576)} MiB, ${built.cached ? 'cached from an earlier run' : 'built in this run'}: ` +
         `train ${f2(built.seconds.train)} s, add ${f2(built.seconds.add)} s, write ${f2(built.seconds.write)} s (faiss-node, number[] batches of 25k).`,
-      `Config: check_interval 1s (a check starts at most every 2 s), recall_sample 100. ${SCRAPES} sequential scrapes per phase after ${WARMUP} warm-up scrapes, Prometheus 2.42's headers.`,
+      `Config: check_interval 1s (a check starts at most every 2 s), recall_sample 100. Phases of ${PHASE_SECONDS} s of sequential closed-loop scrapes (Prometheus 2.42's headers, after ${WARMUP} warm-up scrapes), interleaved: no index, with the index, ... (${ROUNDS} with, ${ROUNDS + 1} without).`,
       '',
-      '| /metrics latency | no index (before + after) | with the 1M index, during a check | ratio | target | result |',
+      '| /metrics latency | no index | with the 1M index, during a check | ratio | target | result |',
       '|---|---|---|---|---|---|',
       `| median | ${f2(r.baseMedian)} ms | ${f2(r.duringMedian)} ms | ${f2(r.duringMedian / r.baseMedian)} | — | info |`,
       `| p99 | ${f2(r.baseP99)} ms | ${f2(r.duringP99)} ms | ${f2(ratio)} | ≤ 1.5 | ${ratio <= 1.5 ? 'PASS' : 'MISS'} |`,
       '',
       'Details:',
       '',
-      `- No index: before ${f2(quantile(a1.all, 0.5))} / ${f2(quantile(a1.all, 0.99))} ms, after ${f2(quantile(a2.all, 0.5))} / ${f2(quantile(a2.all, 0.99))} ms (median / p99).`,
-      `- With the index, all ${b.all.length} scrapes: ${f2(r.allMedian)} / ${f2(r.allP99)} ms; ${b.during.length} during a check, ${b.outside.length} between checks (${f2(quantile(b.outside.length ? b.outside : [0], 0.5))} / ${f2(quantile(b.outside.length ? b.outside : [0], 0.99))} ms); ${b.checks} checks completed during the phase.`,
+      `- Per phase, median / p99 ms: no index ${baselines.map((x) => `${f2(quantile(x.all, 0.5))} / ${f2(quantile(x.all, 0.99))}`).join(', ')}; with the index (during checks) ${withIndex.map((x) => `${f2(quantile(x.during.length ? x.during : [0], 0.5))} / ${f2(quantile(x.during.length ? x.during : [0], 0.99))}`).join(', ')}.`,
+      `- Scrapes: ${baseline.length} without an index; ${b.all.length} with it.`,
+      `- With the index, all ${b.all.length} scrapes: ${f2(r.allMedian)} / ${f2(r.allP99)} ms; ${b.during.length} during a check, ${b.outside.length} between checks (${f2(quantile(b.outside.length ? b.outside : [0], 0.5))} / ${f2(quantile(b.outside.length ? b.outside : [0], 0.99))} ms); ${b.checks} checks completed during the with-index phases.`,
       `- Last check: ${m('faiss_index_check_duration_seconds')} s; recall@10 ${m('faiss_index_recall_at_10')} (${m('faiss_index_recall_queries')} queries); probe latency (median of 20 single queries) ${m('faiss_index_probe_latency_seconds')} s.`,
       `- Memory: the check process peaked at ${f2(b.maxChildRssMb)} MB RSS (sampled); the service stayed at ${f2(b.serviceRssMb)} MB (no index: ${f2(a1.serviceRssMb)} MB). The index is never loaded in the service.`,
       `- Command: \`bash scripts/node.sh bench/faiss.ts\` (or \`bash scripts/node.sh bench/run.ts faiss\` once wired in).`,

@@ -4,7 +4,7 @@
 // /metrics of a listening service.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, statSync, writeFileSync, ftruncateSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, openSync, closeSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, ftruncateSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
@@ -50,7 +50,7 @@ function allChecked(names: string[]): (body: string) => boolean {
   return (body) => names.every((target) => value(body, 'faiss_index_check_timestamp_seconds', { target }) !== undefined);
 }
 
-const INDEXES = ['flat', 'ivf_p1', 'ivf_p8', 'ivf_p32', 'hnsw', 'truncated', 'aborts', 'missing', 'changing', 'no_table', 'wrong_type', 'injection'];
+const INDEXES = ['flat', 'ivf_p1', 'ivf_p8', 'ivf_p32', 'hnsw', 'truncated', 'huge_count', 'missing', 'changing', 'no_table', 'wrong_type', 'injection'];
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'hk-faiss-'));
@@ -63,11 +63,12 @@ before(async () => {
   hnsw.write(path('hnsw'));
   const full = readFileSync(path('ivf_p8'));
   writeFileSync(path('truncated'), full.subarray(0, Math.floor(full.length / 2)));
-  // A flat index whose vector count field claims 2^39 floats: FAISS's reader tries to allocate
-  // 2 TB, std::bad_alloc escapes faiss-node, and the process that read it aborts.
-  const aborts = Buffer.from(readFileSync(path('flat')));
-  aborts.writeBigUInt64LE(1n << 39n, 37);
-  writeFileSync(path('aborts'), aborts);
+  // A flat index whose float count claims 2^39 floats (2 TB). Given to FAISS, its reader
+  // would allocate that first: std::bad_alloc, which aborts the process that read it (or,
+  // where memory is overcommitted, a 2 TB zero-fill and the OOM killer).
+  const huge = Buffer.from(readFileSync(path('flat')));
+  huge.writeBigUInt64LE(1n << 39n, 37);
+  writeFileSync(path('huge_count'), huge);
   copyFileSync(path('flat'), path('changing'));
 
   primary = await startPostgres();
@@ -98,7 +99,7 @@ faiss:
   - { name: ivf_p32, path: ${path('ivf_p32')}, check_interval: 1h, recall_sample: 200 }
   - { name: hnsw, path: ${path('hnsw')}, check_interval: 1h }
   - { name: truncated, path: ${path('truncated')}, check_interval: 1h }
-  - { name: aborts, path: ${path('aborts')}, check_interval: 1h }
+  - { name: huge_count, path: ${path('huge_count')}, check_interval: 1h }
   - { name: missing, path: ${path('missing')}, check_interval: 1h, source: ${source('embeddings')} }
   - { name: changing, path: ${path('changing')}, check_interval: 1h }
   - { name: no_table, path: ${path('flat')}, check_interval: 1h, source: ${source('no_such_table')} }
@@ -188,20 +189,16 @@ test('a truncated file is not loadable; the check and the scrape still succeed',
   assert.equal(value(body, 'faiss_index_vectors', t), undefined);
   assert.equal(find(body, 'faiss_index_info', t).length, 0);
   assert.equal(value(body, 'housekeeper_collector_success', { collector: 'faiss', target: 'truncated' }), 1);
-  assert.ok(svc.lines.some((l) => l.includes('FAISS index does not load') && l.includes('"target":"truncated"') && l.includes('read error')));
+  assert.ok(svc.lines.some((l) => l.includes('FAISS index does not load') && l.includes('"target":"truncated"') && l.includes('run past the end of the file')));
 });
 
-test('a file that makes FAISS abort costs only the check process: not loadable, check failed, service fine', async () => {
+test('a count that runs past the end of the file is caught before FAISS would allocate it', async () => {
   const body = await scrapeUntil(svc, 'every check done', allChecked(INDEXES), 60_000);
-  const t = { target: 'aborts' };
+  const t = { target: 'huge_count' };
   assert.equal(value(body, 'faiss_index_loadable', t), 0);
-  assert.equal(value(body, 'faiss_index_check_success', t), 0);
+  assert.equal(value(body, 'faiss_index_check_success', t), 1, 'a completed check: nothing crashed');
   assert.equal(value(body, 'faiss_index_vectors', t), undefined);
-  assert.ok(svc.lines.some((l) => l.includes('"target":"aborts"') && l.includes('SIGABRT') && l.includes('while FAISS read the file')), 'the abort is logged');
-  // The service that spawned it is alive and answers.
-  const again = await svc.scrape();
-  assert.equal(again.status, 200);
-  assert.equal(value(again.body, 'faiss_index_loadable', { target: 'flat' }), 1);
+  assert.ok(svc.lines.some((l) => l.includes('"target":"huge_count"') && l.includes('truncated or corrupt') && l.includes('549755813888 items of 4 bytes')));
 });
 
 test('a missing file: not loadable, no file facts, source rows still counted', async () => {
@@ -286,10 +283,13 @@ test('file layout reader: flat, IVF and HNSW found; a corrupt header is an error
   assert.equal(ivf.runs?.reduce((n, r) => n + r.count, 0), COUNT);
   const hnsw = readLayout(reader(readFileSync(path('hnsw'))));
   assert.equal(hnsw.runs?.reduce((n, r) => n + r.count, 0), COUNT);
-  // The header that makes FAISS abort: our reader refuses it with a reason.
-  const bad = readLayout(reader(readFileSync(path('aborts'))));
+  // The count that would make FAISS allocate 2 TB: our reader calls the file damaged.
+  const bad = readLayout(reader(readFileSync(path('huge_count'))));
   assert.equal(bad.runs, undefined);
-  assert.match(bad.why ?? '', /floats/);
+  assert.equal(bad.damaged, true);
+  assert.match(bad.why ?? '', /run past the end of the file/);
+  assert.equal(readLayout(reader(readFileSync(path('truncated')))).damaged, true);
+  assert.equal(readLayout(reader(readFileSync(path('ivf_p8')))).damaged, false);
   assert.throws(() => readLayout(reader(Buffer.from('IxF2'))), LayoutError);
 });
 
@@ -322,6 +322,75 @@ faiss:
   } finally {
     await stuck.close();
   }
+});
+
+/** Pids of this process's children running the check script. */
+function checkProcesses(): number[] {
+  const kids = readFileSync(`/proc/${process.pid}/task/${process.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  return kids.filter((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('check-child.ts');
+    } catch {
+      return false;
+    }
+  });
+}
+
+test('a check process that aborts (what FAISS does on most errors) costs only that process', async () => {
+  // The FIFO holds the check inside FAISS's read; SIGABRT is what std::terminate sends.
+  const fifo = join(dir, 'stuck.index');
+  const svc2 = await startService(`
+faiss:
+  - { name: crashes, path: ${fifo}, check_interval: 1h }
+`);
+  try {
+    const t = { target: 'crashes' };
+    await scrapeUntil(svc2, 'check in progress', (b) => value(b, 'faiss_index_check_running', t) === 1);
+    // Wait (bounded) until the check process is blocked in FAISS's open of the FIFO: the
+    // kernel shows it waiting for a writer.
+    const deadline = Date.now() + 30_000;
+    let pid: number | undefined;
+    while (pid === undefined) {
+      if (Date.now() > deadline) throw new Error('the check process never reached FAISS\'s read');
+      pid = checkProcesses().find((p) => {
+        try {
+          return readFileSync(`/proc/${p}/wchan`, 'utf8') === 'wait_for_partner';
+        } catch {
+          return false;
+        }
+      });
+      if (pid === undefined) await new Promise((r) => setTimeout(r, 50));
+    }
+    process.kill(pid, 'SIGABRT');
+    const body = await scrapeUntil(svc2, 'check over', (b) => value(b, 'faiss_index_check_timestamp_seconds', t) !== undefined);
+    assert.equal(value(body, 'faiss_index_check_success', t), 0);
+    // It died inside FAISS's read: the application would too, loading this file.
+    assert.equal(value(body, 'faiss_index_loadable', t), 0);
+    assert.equal(value(body, 'housekeeper_collector_success', { collector: 'faiss', target: 'crashes' }), 1);
+    assert.ok(svc2.lines.some((l) => l.includes('"target":"crashes"') && l.includes('killed by SIGABRT while FAISS read the file')), 'the abort is logged');
+    // The service that spawned it is alive and answers.
+    assert.equal((await svc2.scrape()).status, 200);
+    assert.equal((await svc.scrape()).status, 200);
+    // The killed process could not remove its scratch directory; the checker did.
+    for (const base of ['/dev/shm', tmpdir()]) {
+      const left: string[] = existsSync(base) ? readdirSync(base).filter((n) => n.startsWith(`hk-faiss-check-${pid}-`)) : [];
+      assert.deepEqual(left, [], `scratch of the killed check in ${base}`);
+    }
+  } finally {
+    await svc2.close();
+  }
+});
+
+test('shutdown kills a check in progress (the collector\'s close)', async () => {
+  const fifo = join(dir, 'stuck.index'); // the FIFO of the test above: a new reader blocks again
+  const stuck = await startService(`
+faiss:
+  - { name: stuck, path: ${fifo}, check_interval: 1h }
+`);
+  await scrapeUntil(stuck, 'check in progress', (b) => value(b, 'faiss_index_check_running', { target: 'stuck' }) === 1);
+  await scrapeUntil(stuck, 'check process started', () => checksRunning() === 1);
+  await stuck.close();
+  assert.equal(checksRunning(), 0, 'close() returned after the check process was gone');
 });
 
 test('no check process is left behind once the checks are done', async () => {

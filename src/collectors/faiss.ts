@@ -4,26 +4,27 @@ import type { Config, FaissIndexConfig } from '../config.ts';
 import type { Logger } from '../log.ts';
 import type { MetricFactory } from '../metrics/registry.ts';
 import type { PgTarget } from '../targets/postgres.ts';
-import { runCheck, type CheckOutcome } from '../faiss/checker.ts';
+import { runCheck, stopChecks, type CheckOutcome } from '../faiss/checker.ts';
 import { parseSidecar, sidecarPath, type MaintenanceAction } from '../faiss/sidecar.ts';
 import { RESOLVE_SOURCE, sourceRowCount, VECTOR_TYPES, type ResolvedSource } from '../sql/faiss.ts';
 import { defineCollector } from './collector.ts';
 
-// FAISS vector indexes. A scrape only stats the index file (and its maintenance sidecar) and
-// reports the last check's result; the check itself (load, probe searches, recall against
-// exact search) runs in a child process (src/faiss/checker.ts says why not a worker thread),
-// at most every check_interval, or sooner when the file's identity (inode, size, mtime)
-// changes. The source table's rows are counted with each check, not per scrape.
+// FAISS vector indexes. A scrape reports the latest stat of the index file (and of its
+// maintenance sidecar) and the last check's result, and waits for neither. The check (load,
+// probe searches, recall against exact search) runs in a child process (src/faiss/checker.ts
+// says why not a worker thread), at most every check_interval, or sooner when the file's
+// identity (device, inode, size, mtime) changes. The source table's rows are counted with
+// each check, not per scrape.
 //
-// Checks are started by scrapes that find one due, not by a timer: the collector has no
-// lifecycle hooks, and this way nothing runs in a service nobody scrapes (or one that was
-// closed), yet the checks keep their own interval however often Prometheus scrapes.
+// Stats and checks are started by scrapes, not by timers: nothing runs in a service nobody
+// scrapes, no timer outlives a closed service, and checks still keep their own interval
+// however often Prometheus scrapes. close() (at shutdown) kills a check in progress.
 
 function declare(f: MetricFactory) {
   const g = f.gauge.bind(f);
   return {
-    fileSize: g('faiss_index_file_size_bytes', 'Size of the index file (absent when the file is missing).'),
-    fileMtime: g('faiss_index_file_modified_timestamp_seconds', 'Last modification of the index file, seconds since epoch.'),
+    fileSize: g('faiss_index_file_size_bytes', 'Size of the index file (absent when the file is missing), as of the previous scrape\'s stat.'),
+    fileMtime: g('faiss_index_file_modified_timestamp_seconds', 'Last modification of the index file, seconds since epoch, as of the previous scrape\'s stat.'),
     loadable: g(
       'faiss_index_loadable',
       'Whether FAISS loads the index file (1) or not (0: missing, truncated, corrupt, or FAISS crashed reading it), as of the last check.',
@@ -79,6 +80,15 @@ interface Sidecar {
   actions: Map<MaintenanceAction, number>;
 }
 
+/** What the latest stat of the index file saw. */
+interface Seen {
+  file: Stats | undefined;
+  /** dev:ino:size:mtime, or "missing". */
+  identity: string;
+  /** A stat error other than "missing". */
+  error: Error | undefined;
+}
+
 function identityOf(s: Stats | undefined): string {
   return s === undefined ? 'missing' : `${s.dev}:${s.ino}:${s.size}:${s.mtimeMs}`;
 }
@@ -122,6 +132,8 @@ export class FaissIndexWatch {
   private running: Promise<void> | undefined;
   private sidecar: Sidecar | undefined;
   private sidecarProblem: string | undefined;
+  private seen: Seen | undefined;
+  private refreshing: Promise<void> | undefined;
 
   constructor(config: FaissIndexConfig, source: PgTarget | undefined, sourceTimeoutMs: number) {
     this.name = config.name;
@@ -130,19 +142,43 @@ export class FaissIndexWatch {
     this.sourceTimeoutMs = sourceTimeoutMs;
   }
 
-  /** Resolves when the check in progress (if any) has finished; tests use it. */
-  async settled(): Promise<void> {
-    await this.running;
+  /**
+   * Per scrape, and cheap: returns what the latest stat of the file saw and starts the next
+   * stat in the background (one at a time). Only the first scrape waits for a stat. So a
+   * scrape never waits for libuv's thread pool, which on a busy host can take milliseconds
+   * to get a CPU, nor for a hung network filesystem; the file facts are at most one scrape
+   * old, and a change is acted on as soon as the background stat sees it.
+   */
+  async observe(log: Logger): Promise<Seen> {
+    const refresh = this.refresh(log);
+    if (this.seen === undefined) await refresh;
+    const seen = this.seen as Seen | undefined;
+    if (seen === undefined) throw new Error('index file not stat()ed yet');
+    if (seen.error) throw seen.error;
+    return seen;
   }
 
-  get checking(): boolean {
-    return this.running !== undefined;
+  private refresh(log: Logger): Promise<void> {
+    this.refreshing ??= this.statNow(log).finally(() => {
+      this.refreshing = undefined;
+    });
+    return this.refreshing;
   }
 
-  /** Per scrape: stats the file, starts a check in the background when one is due. Cheap. */
-  async observe(log: Logger): Promise<{ file: Stats | undefined; identity: string }> {
-    const file = await statOrMissing(this.config.path);
+  /** Stats the index and its sidecar (at once), rereads a changed sidecar, starts a due check. */
+  private async statNow(log: Logger): Promise<void> {
+    const sidecar = sidecarPath(this.config.path);
+    let file: Stats | undefined;
+    let sidecarStat: Stats | undefined;
+    try {
+      [file, sidecarStat] = await Promise.all([statOrMissing(this.config.path), statOrMissing(sidecar)]);
+    } catch (err) {
+      // Not "missing" (EACCES, EIO, ...): the scrape reports this target's collection failed.
+      this.seen = { file: undefined, identity: 'error', error: err as Error };
+      return;
+    }
     const identity = identityOf(file);
+    this.seen = { file, identity, error: undefined };
     const now = performance.now();
     const since = this.lastStart === undefined ? Infinity : now - this.lastStart;
     const changed = identity !== this.checkedIdentity;
@@ -153,8 +189,7 @@ export class FaissIndexWatch {
         this.running = undefined;
       });
     }
-    await this.readSidecar(log);
-    return { file, identity };
+    await this.readSidecar(sidecar, sidecarStat, log);
   }
 
   private async check(identity: string, log: Logger): Promise<void> {
@@ -183,6 +218,9 @@ export class FaissIndexWatch {
         )
       : Promise.resolve(undefined);
     const [outcome, source] = await Promise.all([checkFile, checkSource]);
+    // Shutdown stopped it: nothing learnt, nothing recorded. It is not retried at once either
+    // (the service is stopping): a later check comes when the interval or the file says so.
+    if (outcome.cancelled) return;
     // Log transitions, not every check: the metrics say it on every scrape.
     const before = this.last;
     if (outcome.loadable === false && before?.loadable !== false) log.warn({ ...where, problem: outcome.problem }, 'FAISS index does not load');
@@ -199,9 +237,7 @@ export class FaissIndexWatch {
   }
 
   /** Reads the maintenance sidecar when it appeared or changed (small; cached by identity). */
-  private async readSidecar(log: Logger): Promise<void> {
-    const path = sidecarPath(this.config.path);
-    const s = await statOrMissing(path);
+  private async readSidecar(path: string, s: Stats | undefined, log: Logger): Promise<void> {
     const identity = identityOf(s);
     if (this.sidecar?.identity === identity || (this.sidecar === undefined && this.sidecarProblem === identity)) return;
     if (s === undefined) {
@@ -278,6 +314,8 @@ export default defineCollector<FaissIndexWatch, Metrics>({
       return new FaissIndexWatch(c, pg, config.server.scrapeTimeoutMs);
     }),
   metrics: declare,
+  // Shutdown: kill the check in progress rather than let it finish for no one.
+  close: () => stopChecks(),
   async collect(ctx, m) {
     const { file, identity } = await ctx.target.observe(ctx.log);
     ctx.target.report(ctx.set, m, file, identity);

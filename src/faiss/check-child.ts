@@ -8,13 +8,13 @@
 // std::terminate (scripts/faiss-shim/NOTES.md). Every call below is guarded so it cannot
 // reach such a path: search only on a trained, non-empty index, with 0 < k ≤ ntotal, and
 // queries of exactly `dimension` floats; no add, train or write at all.
-import { closeSync, fstatSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, mkdtempSync, openSync, readSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { setPriority } from 'node:os';
 import faiss from 'faiss-node';
 import type { Index } from 'faiss-node';
-import { flatImageHeader, locate, readLayout, type ByteReader, type IndexLayout, type VectorRun } from './format.ts';
-import type { CheckFacts, CheckJob, ChildMessage } from './protocol.ts';
+import { flatImageHeader, LayoutError, locate, readLayout, type ByteReader, type IndexLayout, type VectorRun } from './format.ts';
+import { SCRATCH_PREFIX, type CheckFacts, type CheckJob, type ChildMessage } from './protocol.ts';
 
 function send(msg: ChildMessage): Promise<void> {
   return new Promise((resolve) => {
@@ -93,6 +93,9 @@ function readVectors(fd: number, runs: readonly VectorRun[], starts: readonly nu
   return out;
 }
 
+/** Share of wall time the exact scan works; it rests the remainder. */
+const DUTY = 0.5;
+
 interface Neighbour {
   id: number;
   distance: number;
@@ -125,6 +128,7 @@ async function exactNeighbours(
   let pending = 0;
   const flush = async (): Promise<boolean> => {
     if (pending === 0) return true;
+    const began = performance.now();
     // The chunk as a flat index file: header, then the vectors copied from the index file.
     const file = join(scratch, 'chunk.index');
     const out = openSync(file, 'w');
@@ -176,7 +180,12 @@ async function exactNeighbours(
     pending = 0;
     // The chunk's native memory is invisible to V8's heuristics: collect it now.
     (globalThis as { gc?: () => void }).gc?.();
-    await new Promise((r) => setImmediate(r));
+    // Duty cycle: rest as long as the chunk took (cf. Postgres's vacuum_cost_delay). The
+    // scan is memory-bound, and memory bandwidth and a shared core's caches are what the
+    // service's scrapes compete for, which no CPU priority can hand back. Checks take twice
+    // as long, which a check interval of minutes does not notice.
+    const rest = Math.min(1_000, (performance.now() - began) * (1 / DUTY - 1));
+    await new Promise((r) => setTimeout(r, rest));
     return !parentGone();
   };
   for (const run of runs) {
@@ -198,11 +207,62 @@ function median(values: number[]): number {
   return s.length % 2 === 1 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
 }
 
+/** Our own reading of the file's layout, before FAISS sees it. */
+interface PreRead {
+  fd: number | undefined;
+  layout: IndexLayout | undefined;
+  /** Why the layout is not known (unsupported or inconsistent, not damaged). */
+  why: string | undefined;
+  /** Set when the structure runs past the end of the file or out of range. */
+  damaged: string | undefined;
+}
+
+/**
+ * Reads the layout from one descriptor, kept open to the end of the check (the stored
+ * vectors are read through it). Anything that is not a regular file (a FIFO, a device) is
+ * left to FAISS unread; so is a file that cannot be opened (FAISS's read says why).
+ */
+function preRead(path: string): PreRead {
+  const out: PreRead = { fd: undefined, layout: undefined, why: undefined, damaged: undefined };
+  try {
+    if (!statSync(path).isFile()) return out;
+    out.fd = openSync(path, 'r');
+  } catch {
+    return out;
+  }
+  try {
+    const layout = readLayout(fileReader(out.fd, fstatSync(out.fd).size));
+    if (layout.damaged) out.damaged = layout.why;
+    else out.layout = layout;
+  } catch (err) {
+    if (err instanceof LayoutError && err.damaged) out.damaged = firstLine(err);
+    else out.why = firstLine(err);
+  }
+  return out;
+}
+
 /**
  * Fills `facts` step by step (so a failure late in the check keeps what was learnt); returns
  * false when the parent went away mid-check and nothing should be sent.
  */
 async function check(job: CheckJob, facts: CheckFacts): Promise<boolean> {
+  const pre = preRead(job.path);
+  try {
+    // A structure that runs past the end of the file is not handed to FAISS: its reader
+    // allocates what a count says before it notices the file is short, and for a corrupt
+    // count that is std::bad_alloc (an abort) or, where memory is overcommitted, the OOM killer.
+    if (pre.damaged !== undefined) {
+      facts.loadable = false;
+      facts.error = `truncated or corrupt: ${pre.damaged}`;
+      return true;
+    }
+    return await checkIndex(job, facts, pre);
+  } finally {
+    if (pre.fd !== undefined) closeSync(pre.fd);
+  }
+}
+
+async function checkIndex(job: CheckJob, facts: CheckFacts, pre: PreRead): Promise<boolean> {
   let index: Index;
   try {
     index = faiss.Index.read(job.path);
@@ -217,99 +277,82 @@ async function check(job: CheckJob, facts: CheckFacts): Promise<boolean> {
   Object.assign(facts, { loadable: true, vectors, dimension, trained });
   await send({ kind: 'loaded', vectors, dimension, trained });
 
-  const fd = openSync(job.path, 'r');
-  try {
-    const size = fstatSync(fd).size;
-    let layout: IndexLayout | undefined;
-    let layoutError: string | undefined;
-    try {
-      layout = readLayout(fileReader(fd, size));
-      // The file could have been replaced between FAISS's read and ours.
-      if (layout.header.ntotal !== vectors || layout.header.dimension !== dimension) {
-        layoutError = 'the file changed while it was checked';
-        layout = undefined;
-      }
-    } catch (err) {
-      layoutError = firstLine(err);
-    }
-    if (layout) {
-      facts.type = layout.type;
-      facts.metric = layout.metric;
-      if (layout.ivf) facts.ivf = layout.ivf;
-    }
-    // Guards against FAISS's aborting paths: a search needs a trained, non-empty index and 0 < k ≤ ntotal.
-    if (!trained || vectors === 0 || dimension <= 0) {
-      facts.recallSkipped = !trained ? 'index is not trained' : 'index is empty';
-      return true;
-    }
-    const k = Math.min(job.k, vectors);
-    const runs = layout?.runs;
-    const starts: number[] = [];
-    if (runs) {
-      let acc = 0;
-      for (const r of runs) {
-        starts.push(acc);
-        acc += r.count;
-      }
-    }
-    const positions = samplePositions(vectors, Math.min(job.recallSample, vectors), job.seed);
-    // Queries: the index's own vectors when they can be read, else seeded random vectors
-    // (enough to time a probe; recall then is not measured).
-    let queries: number[];
-    if (runs) {
-      queries = readVectors(fd, runs, starts, positions, dimension);
-    } else {
-      const rnd = prng(job.seed);
-      queries = Array.from({ length: positions.length * dimension }, rnd);
-    }
-    const nq = positions.length;
-
-    // Probe: single-query searches, as the application makes them.
-    const times: number[] = [];
-    const probes = Math.max(1, Math.min(job.probes, 1000));
-    for (let i = 0; i < probes; i++) {
-      const q = i % nq;
-      const one = queries.slice(q * dimension, (q + 1) * dimension);
-      const t0 = process.hrtime.bigint();
-      index.search(one, k);
-      times.push(Number(process.hrtime.bigint() - t0) / 1e9);
-    }
-    facts.probe = { medianSeconds: median(times), maxSeconds: Math.max(...times), queries: probes, k };
-    if (parentGone()) return false;
-
-    if (!runs || !layout) {
-      facts.recallSkipped = layout?.why ?? layoutError ?? 'stored vectors not readable';
-      return true;
-    }
-    if (layout.metric === 'other') {
-      facts.recallSkipped = 'exact search is implemented for L2 and inner product only';
-      return true;
-    }
-    const ann = index.search(queries, k);
-    const exact = await exactNeighbours(fd, runs, dimension, layout.metric, queries, nq, k, job.chunkBytes, job.scratchDir);
-    if (!exact) return false;
-    // A returned neighbour counts when it is one of the exact k, or ties with the k-th (equal
-    // distance): duplicates in the data must not read as lost recall.
-    let hits = 0;
-    for (let q = 0; q < nq; q++) {
-      const truth = exact[q] as Neighbour[];
-      const ids = new Set(truth.map((n) => n.id));
-      const kth = truth[truth.length - 1]?.distance ?? 0;
-      const tol = 1e-5 * Math.max(1, Math.abs(kth));
-      for (let j = 0; j < k; j++) {
-        const label = ann.labels[q * k + j] as number;
-        if (label < 0) continue;
-        const d = ann.distances[q * k + j] as number;
-        if (ids.has(label) || (layout.metric === 'l2' ? d <= kth + tol : d >= kth - tol)) hits++;
-      }
-    }
-    facts.recall = { value: hits / (nq * k), queries: nq, k };
-    return true;
-  } finally {
-    closeSync(fd);
+  let layout = pre.layout;
+  let layoutWhy = pre.why;
+  // The file could have been replaced between our read and FAISS's.
+  if (layout && (layout.header.ntotal !== vectors || layout.header.dimension !== dimension)) {
+    layoutWhy = 'the file changed while it was checked';
+    layout = undefined;
   }
+  if (layout) {
+    facts.type = layout.type;
+    facts.metric = layout.metric;
+    if (layout.ivf) facts.ivf = layout.ivf;
+  }
+  // Guards against FAISS's aborting paths: a search needs a trained, non-empty index and 0 < k ≤ ntotal.
+  if (!trained || vectors === 0 || dimension <= 0) {
+    facts.recallSkipped = !trained ? 'index is not trained' : 'index is empty';
+    return true;
+  }
+  const k = Math.min(job.k, vectors);
+  const fd = pre.fd;
+  const runs = fd === undefined ? undefined : layout?.runs;
+  const starts: number[] = [];
+  for (let i = 0, acc = 0; runs && i < runs.length; acc += (runs[i] as VectorRun).count, i++) starts.push(acc);
+  const positions = samplePositions(vectors, Math.min(job.recallSample, vectors), job.seed);
+  // Queries: the index's own vectors when they can be read, else seeded random vectors
+  // (enough to time a probe; recall then is not measured).
+  const queries = runs && fd !== undefined ? readVectors(fd, runs, starts, positions, dimension) : Array.from({ length: positions.length * dimension }, prng(job.seed));
+  const nq = positions.length;
+
+  // Probe: single-query searches, as the application makes them.
+  const times: number[] = [];
+  const probes = Math.max(1, Math.min(job.probes, 1000));
+  for (let i = 0; i < probes; i++) {
+    const q = i % nq;
+    const one = queries.slice(q * dimension, (q + 1) * dimension);
+    const t0 = process.hrtime.bigint();
+    index.search(one, k);
+    times.push(Number(process.hrtime.bigint() - t0) / 1e9);
+  }
+  facts.probe = { medianSeconds: median(times), maxSeconds: Math.max(...times), queries: probes, k };
+  if (parentGone()) return false;
+
+  if (!runs || !layout || fd === undefined) {
+    facts.recallSkipped = layout?.why ?? layoutWhy ?? 'stored vectors not readable';
+    return true;
+  }
+  if (layout.metric === 'other') {
+    facts.recallSkipped = 'exact search is implemented for L2 and inner product only';
+    return true;
+  }
+  const ann = index.search(queries, k);
+  const exact = await exactNeighbours(fd, runs, dimension, layout.metric, queries, nq, k, job.chunkBytes, scratch);
+  if (!exact) return false;
+  // A returned neighbour counts when it is one of the exact k, or ties with the k-th (equal
+  // distance): duplicates in the data must not read as lost recall.
+  let hits = 0;
+  for (let q = 0; q < nq; q++) {
+    const truth = exact[q] as Neighbour[];
+    const ids = new Set(truth.map((n) => n.id));
+    const kth = truth[truth.length - 1]?.distance ?? 0;
+    const tol = 1e-5 * Math.max(1, Math.abs(kth));
+    for (let j = 0; j < k; j++) {
+      const label = ann.labels[q * k + j] as number;
+      if (label < 0) continue;
+      const d = ann.distances[q * k + j] as number;
+      if (ids.has(label) || (layout.metric === 'l2' ? d <= kth + tol : d >= kth - tol)) hits++;
+    }
+  }
+  facts.recall = { value: hits / (nq * k), queries: nq, k };
+  return true;
 }
 
+// Chunk files go in a directory of our own (the parent names the base: /dev/shm or the
+// system's temporary directory), removed when this process exits; the pid in its name lets
+// the parent sweep what a killed check left behind.
+const scratch = mkdtempSync(join(process.argv[2] ?? '/tmp', `${SCRATCH_PREFIX}${process.pid}-`));
+process.on('exit', () => rmSync(scratch, { recursive: true, force: true }));
 process.on('disconnect', () => process.exit(0));
 process.once('message', (raw: unknown) => {
   void (async () => {
@@ -333,4 +376,4 @@ try {
 } catch {
   // not permitted here: the thread limits (set by the parent) still apply
 }
-await send({ kind: 'ready' });
+await send({ kind: 'ready', scratch });

@@ -12,11 +12,11 @@
 //
 // At most one check runs at a time in the whole service (a module-wide queue), so two large
 // indexes are never loaded at once.
-import { fork } from 'node:child_process';
-import { mkdtempSync, rmSync, statfsSync } from 'node:fs';
+import { fork, type ChildProcess } from 'node:child_process';
+import { existsSync, readdirSync, rmSync, statfsSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { CheckFacts, CheckJob, ChildMessage } from './protocol.ts';
+import { SCRATCH_PREFIX, type CheckFacts, type CheckJob, type ChildMessage } from './protocol.ts';
 
 const CHILD = new URL('./check-child.ts', import.meta.url);
 
@@ -42,10 +42,34 @@ export interface CheckOutcome {
   loadable: boolean | undefined;
   /** Why the check did not complete or the file did not load, for the log (never a label). */
   problem: string | undefined;
+  /** Stopped by stopChecks() (shutdown): it says nothing about the index. */
+  cancelled?: boolean;
 }
 
 let queue: Promise<unknown> = Promise.resolve();
 let running = 0;
+/** Bumped by stopChecks(): checks queued or running under an older generation are cancelled. */
+let generation = 0;
+const live = new Set<{ child: ChildProcess; exited: Promise<void> }>();
+
+function cancelled(): CheckOutcome {
+  const now = Date.now();
+  return { startedAt: now, finishedAt: now, durationSeconds: 0, completed: false, facts: undefined, loadable: undefined, problem: 'cancelled: service stopping', cancelled: true };
+}
+
+/**
+ * Kills the check in progress and cancels the queued ones (the collector's close(), at
+ * shutdown). Process-wide: one service runs per process. Checks requested afterwards run.
+ */
+export async function stopChecks(): Promise<void> {
+  generation++;
+  await Promise.all(
+    [...live].map((l) => {
+      l.child.kill('SIGKILL');
+      return l.exited;
+    }),
+  );
+}
 
 /** Checks in progress in this process (0 or 1); the benchmark and tests read it. */
 export function checksRunning(): number {
@@ -54,7 +78,8 @@ export function checksRunning(): number {
 
 /** Runs the check when no other check is running. Never rejects. */
 export function runCheck(req: CheckRequest): Promise<CheckOutcome> {
-  const next = queue.then(() => runNow(req));
+  const gen = generation;
+  const next = queue.then(() => (gen === generation ? runNow(req, gen) : cancelled()));
   queue = next.catch(() => undefined);
   return next;
 }
@@ -73,12 +98,48 @@ function scratchBase(): string {
   return tmpdir();
 }
 
+/**
+ * Removes scratch directories of check processes that are gone (killed together with a
+ * service that was killed itself). Only ours: the prefix and a pid that no longer exists.
+ */
+function sweepScratch(base: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(base);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (!name.startsWith(SCRATCH_PREFIX)) continue;
+    const pid = Number(name.slice(SCRATCH_PREFIX.length).split('-')[0]);
+    if (!Number.isInteger(pid) || pid <= 0) continue;
+    try {
+      process.kill(pid, 0);
+      continue; // alive (or someone else's process now): leave it
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ESRCH') continue;
+    }
+    rmSync(join(base, name), { recursive: true, force: true });
+  }
+}
+
+/**
+ * How the child is started: under SCHED_IDLE (`chrt --idle 0`, util-linux, in every Debian)
+ * when available, so it only gets CPU time no one else wants, and the service's scrapes never
+ * wait behind it; otherwise plain Node (the child still lowers its own nice value).
+ */
+function launcher(): { execPath: string; prefix: string[] } {
+  const chrt = '/usr/bin/chrt';
+  if (process.platform === 'linux' && existsSync(chrt)) return { execPath: chrt, prefix: ['--idle', '0', process.execPath] };
+  return { execPath: process.execPath, prefix: [] };
+}
+
 /** FAISS (OpenMP) and OpenBLAS threads for the child: half the CPUs, so the service keeps the rest. */
 function childThreads(): string {
   return String(Math.max(1, Math.floor(availableParallelism() / 2)));
 }
 
-function runNow(req: CheckRequest): Promise<CheckOutcome> {
+function runNow(req: CheckRequest, gen: number): Promise<CheckOutcome> {
   const startedAt = Date.now();
   const t0 = performance.now();
   return new Promise<CheckOutcome>((resolve) => {
@@ -88,20 +149,16 @@ function runNow(req: CheckRequest): Promise<CheckOutcome> {
     let stderrTail = '';
     let settled = false;
     let timedOut = false;
-    let scratchDir: string;
-    try {
-      scratchDir = mkdtempSync(join(scratchBase(), 'hk-faiss-check-'));
-    } catch (err) {
-      running--;
-      resolve({ startedAt, finishedAt: Date.now(), durationSeconds: 0, completed: false, facts: undefined, loadable: undefined, problem: `cannot create a scratch directory: ${(err as Error).message}` });
-      return;
-    }
+    const base = scratchBase();
+    sweepScratch(base);
+    let scratchDir: string | undefined;
     const finish = (o: Omit<CheckOutcome, 'startedAt' | 'finishedAt' | 'durationSeconds'>): void => {
       if (settled) return;
       settled = true;
       running--;
       clearTimeout(timer);
-      rmSync(scratchDir, { recursive: true, force: true });
+      // The child removes its own directory as it exits; not when it was killed.
+      if (scratchDir !== undefined) rmSync(scratchDir, { recursive: true, force: true });
       resolve({ ...o, startedAt, finishedAt: Date.now(), durationSeconds: (performance.now() - t0) / 1000 });
     };
     const job: CheckJob = {
@@ -111,15 +168,15 @@ function runNow(req: CheckRequest): Promise<CheckOutcome> {
       probes: req.probes ?? 20,
       seed: req.seed ?? 0x5eed,
       chunkBytes: 32 * 1024 * 1024,
-      scratchDir,
     };
     const threads = childThreads();
     let child: ReturnType<typeof fork>;
     try {
-      child = fork(CHILD, [], {
-        execPath: process.execPath,
+      const { execPath, prefix } = launcher();
+      child = fork(CHILD, [base], {
+        execPath,
         // Never the parent's flags (a test runner's or an inspector's); gc for the chunk loop.
-        execArgv: ['--expose-gc'],
+        execArgv: [...prefix, '--expose-gc'],
         // Only what the child needs: nothing of the service's environment (secrets may be there).
         env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', OMP_NUM_THREADS: threads, OPENBLAS_NUM_THREADS: threads, OMP_WAIT_POLICY: 'PASSIVE' },
         stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
@@ -128,10 +185,11 @@ function runNow(req: CheckRequest): Promise<CheckOutcome> {
     } catch (err) {
       running--;
       settled = true;
-      rmSync(scratchDir, { recursive: true, force: true });
       resolve({ startedAt, finishedAt: Date.now(), durationSeconds: 0, completed: false, facts: undefined, loadable: undefined, problem: `cannot start the check process: ${(err as Error).message}` });
       return;
     }
+    const entry = { child, exited: new Promise<void>((resolve) => child.once('close', () => resolve())) };
+    live.add(entry);
     const timer = setTimeout(() => {
       timedOut = true;
       child.kill('SIGKILL');
@@ -149,6 +207,7 @@ function runNow(req: CheckRequest): Promise<CheckOutcome> {
       const msg = raw as ChildMessage;
       if (msg.kind === 'ready') {
         stage = 'ready';
+        scratchDir = msg.scratch;
         try {
           child.send(job);
         } catch {
@@ -161,10 +220,18 @@ function runNow(req: CheckRequest): Promise<CheckOutcome> {
       }
     });
     child.on('error', (err) => {
+      // A spawn failure may never be followed by 'close': do not let stopChecks() wait for it.
+      live.delete(entry);
       child.kill('SIGKILL');
       finish({ completed: false, facts: undefined, loadable: undefined, problem: `check process error: ${err.message}` });
     });
-    child.on('exit', (code, signal) => {
+    // 'close', not 'exit': by then the IPC messages and the stderr tail have all arrived.
+    child.on('close', (code, signal) => {
+      live.delete(entry);
+      if (gen !== generation && !facts) {
+        finish(cancelled());
+        return;
+      }
       if (facts) {
         finish({ completed: facts.incomplete === undefined, facts, loadable: facts.loadable, problem: facts.error ?? facts.incomplete });
         return;

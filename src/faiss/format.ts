@@ -15,9 +15,17 @@ export interface ByteReader {
 }
 
 export class LayoutError extends Error {
-  constructor(message: string) {
+  /**
+   * The file cannot be a valid index: a count or length in it runs past the end of the file
+   * or out of range. FAISS would fail reading it, or first try to allocate what the count
+   * says, which for a corrupt count means std::bad_alloc (an abort) or, where memory is
+   * overcommitted, the OOM killer.
+   */
+  readonly damaged: boolean;
+  constructor(message: string, damaged = false) {
     super(message);
     this.name = 'LayoutError';
+    this.damaged = damaged;
   }
 }
 
@@ -86,6 +94,8 @@ export interface IndexLayout {
   runs: VectorRun[] | undefined;
   /** Why the stored vectors are not readable for this type (recall is then not measured). */
   why: string | undefined;
+  /** Set when the structure runs past the end of the file or out of range (see LayoutError.damaged). */
+  damaged: boolean;
 }
 
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
@@ -98,7 +108,7 @@ class Cursor {
     this.pos = pos;
   }
   private take(n: number): Buffer {
-    if (this.pos + n > this.r.size) throw new LayoutError(`file ends at ${this.r.size}, needed ${n} bytes at ${this.pos}`);
+    if (this.pos + n > this.r.size) throw new LayoutError(`file ends at ${this.r.size}, needed ${n} bytes at ${this.pos}`, true);
     const b = this.r.read(this.pos, n);
     this.pos += n;
     return b;
@@ -114,18 +124,18 @@ class Cursor {
   }
   u64(): number {
     const v = this.take(8).readBigUInt64LE(0);
-    if (v > BigInt(MAX_SAFE)) throw new LayoutError(`value ${v} at ${this.pos - 8} is out of range`);
+    if (v > BigInt(MAX_SAFE)) throw new LayoutError(`value ${v} at ${this.pos - 8} is out of range`, true);
     return Number(v);
   }
   i64(): number {
     const v = this.take(8).readBigInt64LE(0);
-    if (v > BigInt(MAX_SAFE) || v < -BigInt(MAX_SAFE)) throw new LayoutError(`value ${v} at ${this.pos - 8} is out of range`);
+    if (v > BigInt(MAX_SAFE) || v < -BigInt(MAX_SAFE)) throw new LayoutError(`value ${v} at ${this.pos - 8} is out of range`, true);
     return Number(v);
   }
   /** Skips `count` items of `size` bytes, checking they fit in the file. */
   skip(count: number, size: number): void {
     const n = count * size;
-    if (!Number.isSafeInteger(n) || this.pos + n > this.r.size) throw new LayoutError(`${count} items of ${size} bytes at ${this.pos} run past the end of the file`);
+    if (!Number.isSafeInteger(n) || this.pos + n > this.r.size) throw new LayoutError(`${count} items of ${size} bytes at ${this.pos} run past the end of the file (${this.r.size} bytes)`, true);
     this.pos += n;
   }
   /** A FAISS std::vector: a uint64 element count, then the elements. Returns the count. */
@@ -161,9 +171,9 @@ function readFlat(c: Cursor): { header: IndexHeader; runs: VectorRun[] } {
   const header = readHeader(c);
   if (!FLAT.has(header.fourcc)) throw new LayoutError(`expected a flat index, found ${header.fourcc}`);
   const floats = c.u64();
-  if (floats !== header.ntotal * header.dimension) throw new LayoutError(`flat index holds ${floats} floats, expected ${header.ntotal}×${header.dimension}`);
   const start = c.pos;
   c.skip(floats, 4);
+  if (floats !== header.ntotal * header.dimension) throw new LayoutError(`flat index holds ${floats} floats, expected ${header.ntotal}×${header.dimension}`);
   return { header, runs: header.ntotal > 0 ? [{ vectors: start, ids: undefined, firstId: 0, count: header.ntotal }] : [] };
 }
 
@@ -212,7 +222,10 @@ function readInvertedLists(c: Cursor, header: IndexHeader, nlist: number): Vecto
   return runs;
 }
 
-/** Reads the layout of the index file. Throws LayoutError when the header itself is unreadable. */
+/**
+ * Reads the layout of the index file. Throws LayoutError when the header itself is
+ * unreadable; past the header, problems are reported in `why` and `damaged`.
+ */
 export function readLayout(r: ByteReader): IndexLayout {
   const c = new Cursor(r, 0);
   const header = readHeader(c);
@@ -221,23 +234,25 @@ export function readLayout(r: ByteReader): IndexLayout {
     type: INDEX_TYPES[header.fourcc] ?? 'unknown',
     metric: metricName(header.metricType),
   };
-  const partial = (ivf: IndexLayout['ivf'], why: string): IndexLayout => ({ ...base, ivf, runs: undefined, why });
+  const partial = (ivf: IndexLayout['ivf'], why: string, damaged = false): IndexLayout => ({ ...base, ivf, runs: undefined, why, damaged });
+  let ivfSeen: IndexLayout['ivf'];
   try {
     if (FLAT.has(header.fourcc)) {
       c.pos = 0;
-      return { ...base, ivf: undefined, runs: readFlat(c).runs, why: undefined };
+      return { ...base, ivf: undefined, runs: readFlat(c).runs, why: undefined, damaged: false };
     }
     if (header.fourcc.startsWith('Iw') || header.fourcc.startsWith('Iv')) {
       // Every IVF type writes the IVF header first: nlist, nprobe, quantizer, direct map.
       const nlist = c.u64();
       const nprobe = c.u64();
       const ivf = { nlist, nprobe };
-      if (header.fourcc !== 'IwFl') return partial(ivf, `${base.type} stores encoded vectors, not raw ones`);
+      ivfSeen = ivf;
       skipQuantizer(c);
       const dmType = c.u8();
       c.skipVector(8);
       if (dmType === 2) c.skipVector(16); // hashtable direct map: (id, list/offset) pairs
-      return { ...base, ivf, runs: readInvertedLists(c, header, nlist), why: undefined };
+      if (header.fourcc !== 'IwFl') return partial(ivf, `${base.type} stores encoded vectors, not raw ones`);
+      return { ...base, ivf, runs: readInvertedLists(c, header, nlist), why: undefined, damaged: false };
     }
     if (header.fourcc === 'IHNf') {
       // HNSW graph (probabilities, levels, offsets, neighbours, five ints), then its flat storage.
@@ -249,11 +264,11 @@ export function readLayout(r: ByteReader): IndexLayout {
       c.skip(5, 4);
       const storage = readFlat(c);
       if (storage.header.ntotal !== header.ntotal) throw new LayoutError('HNSW storage size differs from the header');
-      return { ...base, ivf: undefined, runs: storage.runs, why: undefined };
+      return { ...base, ivf: undefined, runs: storage.runs, why: undefined, damaged: false };
     }
     return partial(undefined, `reading stored vectors of ${base.type === 'unknown' ? header.fourcc : base.type} is not supported`);
   } catch (err) {
-    if (err instanceof LayoutError) return partial(undefined, err.message);
+    if (err instanceof LayoutError) return partial(ivfSeen, err.message, err.damaged);
     throw err;
   }
 }

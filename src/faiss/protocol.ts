@@ -1,6 +1,9 @@
 // Messages between the checker (src/faiss/checker.ts, in the service) and the child process
 // that loads and probes one index (src/faiss/check-child.ts). JSON over Node's IPC channel.
 
+/** Scratch directories are named <prefix><child pid>-XXXXXX. */
+export const SCRATCH_PREFIX = 'hk-faiss-check-';
+
 /** What the checker asks the child to do: one check of one index file, then exit. */
 export interface CheckJob {
   path: string;
@@ -14,8 +17,6 @@ export interface CheckJob {
   seed: number;
   /** Bytes of stored vectors per chunk of the exact search (bounds the child's extra memory). */
   chunkBytes: number;
-  /** A private directory for the chunk files (the parent creates and removes it). */
-  scratchDir: string;
 }
 
 /** What a completed check found. Facts about the index are present only when it loaded. */
@@ -39,8 +40,12 @@ export interface CheckFacts {
 }
 
 export type ChildMessage =
-  /** faiss-node loaded in the child: a crash from here on is the file's or FAISS's doing. */
-  | { kind: 'ready' }
+  /**
+   * faiss-node loaded in the child: a crash from here on is the file's or FAISS's doing.
+   * `scratch` is the child's private directory for chunk files (the parent removes it if
+   * the child is killed before it can).
+   */
+  | { kind: 'ready'; scratch: string }
   /** FAISS read the file. */
   | { kind: 'loaded'; vectors: number; dimension: number; trained: boolean }
   | { kind: 'result'; facts: CheckFacts };
