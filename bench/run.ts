@@ -4,6 +4,8 @@
 
 const benches: Record<string, () => Promise<{ main(): Promise<void> }>> = {
   scrape: () => import('./scrape.ts'),
+  faiss: () => import('./faiss.ts'),
+  webhook: () => import('./webhook.ts'),
 };
 
 const wanted = process.argv.slice(2);

@@ -16,7 +16,7 @@
 // Prints a markdown table (PASS/MISS for the target at 8 senders) and writes
 // bench/results/webhook.md.
 //
-// Knobs: HOUSEKEEPER_BENCH_WEBHOOK_REQUESTS (max per cell, 3000), _SECONDS (5), _WARMUP (200),
+// Knobs: HOUSEKEEPER_BENCH_WEBHOOK_REQUESTS (max per cell, 5000), _SECONDS (5), _WARMUP (200),
 // _SENDERS (e.g. "8" to run only those cells), _ONLY (a regular expression on cell names such as
 // "postgres-distinct-1a-8s"), HOUSEKEEPER_BENCH_WEBHOOK_CPU_PROF=DIR (the
 // server process writes a .cpuprofile per cell into DIR).
@@ -43,7 +43,7 @@ function intEnv(name: string, dflt: number, min: number, max: number): number {
 }
 
 // Every loop below is bounded by these.
-const REQUESTS = intEnv('HOUSEKEEPER_BENCH_WEBHOOK_REQUESTS', 3000, 10, 20_000);
+const REQUESTS = intEnv('HOUSEKEEPER_BENCH_WEBHOOK_REQUESTS', 5000, 10, 20_000);
 const SECONDS = intEnv('HOUSEKEEPER_BENCH_WEBHOOK_SECONDS', 5, 1, 60);
 const WARMUP = intEnv('HOUSEKEEPER_BENCH_WEBHOOK_WARMUP', 200, 0, 5000);
 const SENDERS = (process.env['HOUSEKEEPER_BENCH_WEBHOOK_SENDERS'] ?? '1,8,64').split(',').map((s) => Number.parseInt(s, 10));

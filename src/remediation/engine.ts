@@ -1,4 +1,4 @@
-import { PgBoss, type Job } from 'pg-boss';
+import { PgBoss, type Job, type JobInsert } from 'pg-boss';
 import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
 import type { AnyAction, ActionContext } from '../actions/action.ts';
@@ -52,6 +52,18 @@ interface EngineDeps {
   annotator: Annotator | undefined;
 }
 
+/** An alert's job and episode waiting for the next batched store; settled once it commits. */
+interface PendingStore {
+  job: JobInsert<JobData> & { id: string };
+  episode: { episode: string; rule: string; alertname: string; fingerprint: string; starts_at: string; target: string; labels: Record<string, string> };
+  resolve(inserted: boolean): void;
+  reject(err: unknown): void;
+}
+
+/** Stores in flight at once, and alerts per store; more wait for the next. */
+const STORE_IN_FLIGHT = 2;
+const STORE_BATCH_MAX = 500;
+
 const ACTION_TIMEOUT_S = 15 * 60;
 /** A replica (re)starting up to this long after a scheduled time still enqueues that run. */
 const SCHEDULE_CATCH_UP_MS = 10 * 60_000;
@@ -73,6 +85,9 @@ export class Engine {
   private lastTick = new Date(Date.now() - SCHEDULE_CATCH_UP_MS);
   private firstTick = true;
   private readonly running = new Map<string, AbortController>();
+  private readonly pending: PendingStore[] = [];
+  private storesInFlight = 0;
+  private storeScheduled = false;
 
   constructor(d: EngineDeps) {
     this.d = d;
@@ -164,14 +179,64 @@ export class Engine {
       trigger: 'alert', episode, rule: rule.name, alertname: alert.labels['alertname'] ?? '', fingerprint: alert.fingerprint,
       startsAt: startsAt.toISOString(), params, target, attempt: 1, seq: 0,
     };
-    const id = await this.boss.send(QUEUE, data, {
-      id: episode,
-      startAfter: new Date(Date.now() + rule.delayMs),
-      group: { id: target },
-      retentionSeconds: Math.ceil((rule.delayMs + this.d.config.remediation.jobTtlMs) / 1000),
+    const inserted = await this.store(
+      {
+        id: episode,
+        data,
+        startAfter: new Date(Date.now() + rule.delayMs).toISOString(),
+        group: { id: target },
+        retentionSeconds: Math.ceil((rule.delayMs + this.d.config.remediation.jobTtlMs) / 1000),
+      },
+      { episode, rule: rule.name, alertname: data.alertname, fingerprint: alert.fingerprint, starts_at: data.startsAt, target, labels: alert.labels },
+    );
+    return inserted ? 'queued' : 'duplicate';
+  }
+
+  /**
+   * Group commit: the jobs and episodes of the alerts accepted while a store is in flight are
+   * written together, one pg-boss insert and one episode insert per batch, rather than two
+   * statements (two commits) per alert. Each caller still waits for its own batch's commit,
+   * so the webhook answers 202 only once its jobs are stored. Resolves true if this call
+   * inserted the job, false if the id already existed (a repeat or an HA duplicate).
+   */
+  private store(job: PendingStore['job'], episode: PendingStore['episode']): Promise<boolean> {
+    return new Promise((resolve, reject) => {
+      this.pending.push({ job, episode, resolve, reject });
+      this.scheduleStore();
     });
-    await this.d.state.query(sql.INSERT_EPISODE, [episode, rule.name, data.alertname, alert.fingerprint, startsAt, target, JSON.stringify(alert.labels)]);
-    return id === null ? 'duplicate' : 'queued';
+  }
+
+  private scheduleStore(): void {
+    if (this.storeScheduled || this.pending.length === 0 || this.storesInFlight >= STORE_IN_FLIGHT) return;
+    this.storeScheduled = true;
+    // After this turn's I/O callbacks, so that requests read together are stored together.
+    setImmediate(() => {
+      this.storeScheduled = false;
+      while (this.pending.length > 0 && this.storesInFlight < STORE_IN_FLIGHT) {
+        const batch = this.pending.splice(0, STORE_BATCH_MAX);
+        this.storesInFlight++;
+        void this.storeBatch(batch).finally(() => {
+          this.storesInFlight--;
+          this.scheduleStore();
+        });
+      }
+    });
+  }
+
+  private async storeBatch(batch: readonly PendingStore[]): Promise<void> {
+    // One row per id (two deliveries of one episode can meet in a batch), in id order, so that
+    // concurrent batches, here or on other replicas, lock the rows they share in the same order.
+    const first = new Map<string, PendingStore>();
+    for (const p of batch) if (!first.has(p.job.id)) first.set(p.job.id, p);
+    const unique = [...first.values()].sort((a, b) => (a.job.id < b.job.id ? -1 : a.job.id > b.job.id ? 1 : 0));
+    try {
+      const ids = await this.boss.insert(QUEUE, unique.map((p) => p.job), { returnId: true });
+      await this.d.state.query(sql.INSERT_EPISODES, [JSON.stringify(unique.map((p) => p.episode))]);
+      const inserted = new Set(ids ?? []);
+      for (const p of batch) p.resolve(first.get(p.job.id) === p && inserted.has(p.job.id));
+    } catch (err) {
+      for (const p of batch) p.reject(err);
+    }
   }
 
   /** A resolved alert cancels its jobs that have not started. Returns one result per rule. */

@@ -68,20 +68,27 @@ export function registerWebhook(server: FastifyInstance, config: Config, engine:
       }
       const summary: Record<string, number> = {};
       try {
-        for (const a of alerts) {
-          const alert: AlertIn = {
-            status: a.status,
-            labels: a.labels,
-            annotations: a.annotations ?? {},
-            startsAt: a.startsAt,
-            endsAt: a.endsAt ?? '',
-            fingerprint: a.fingerprint,
-          };
-          for (const result of await engine.accept(alert)) {
+        // The alerts of one notification are independent: stored concurrently (the engine
+        // batches them into one write), and the answer waits for all of them.
+        const outcomes = await Promise.all(
+          alerts.map((a) => {
+            const alert: AlertIn = {
+              status: a.status,
+              labels: a.labels,
+              annotations: a.annotations ?? {},
+              startsAt: a.startsAt,
+              endsAt: a.endsAt ?? '',
+              fingerprint: a.fingerprint,
+            };
+            return engine.accept(alert);
+          }),
+        );
+        outcomes.forEach((results, i) => {
+          for (const result of results) {
             summary[result] = (summary[result] ?? 0) + 1;
-            metrics.alerts.inc({ status: a.status, result });
+            metrics.alerts.inc({ status: alerts[i]?.status ?? 'firing', result });
           }
-        }
+        });
       } catch (err) {
         req.log.error({ err }, 'could not store remediation jobs; Alertmanager will retry');
         metrics.notifications.inc({ result: 'unavailable' });

@@ -60,10 +60,16 @@ CREATE TABLE IF NOT EXISTS housekeeper.circuits (
   reason               text
 );`;
 
-/** Records an episode the first time any replica sees it; repeats change nothing. */
-export const INSERT_EPISODE = `
+/**
+ * Records episodes the first time any replica sees them; repeats change nothing. A batch of
+ * accepted alerts at once: $1 is a JSON array of rows. Id order keeps concurrent batches from
+ * locking the rows they share in opposite orders.
+ */
+export const INSERT_EPISODES = `
 INSERT INTO housekeeper.episodes (episode, rule, alertname, fingerprint, starts_at, target, labels, current_job)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $1)
+SELECT e.episode, e.rule, e.alertname, e.fingerprint, e.starts_at, e.target, e.labels, e.episode
+FROM jsonb_to_recordset($1::jsonb) AS e(episode uuid, rule text, alertname text, fingerprint text, starts_at timestamptz, target text, labels jsonb)
+ORDER BY e.episode
 ON CONFLICT (episode) DO NOTHING`;
 
 export const GET_EPISODE = `SELECT status, current_job FROM housekeeper.episodes WHERE episode = $1`;
