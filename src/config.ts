@@ -51,6 +51,9 @@ const FaissIndex = Type.Object(
         { additionalProperties: false },
       ),
     ),
+    // What faiss-rebuild builds when its params and the live index do not say (index_factory).
+    factory: Type.Optional(Type.String({ minLength: 1, maxLength: 200, pattern: '^[A-Za-z0-9_,.=]+$', description: 'FAISS index_factory descriptor, e.g. IVF1024,Flat' })),
+    metric: Type.Optional(Type.Union([Type.Literal('l2'), Type.Literal('inner_product')])),
     check_interval: Type.Optional(Duration),
     recall_floor: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
     recall_sample: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
@@ -263,6 +266,7 @@ export const ConfigSchema = Type.Object(
             Type.Object({ failures: Type.Integer({ minimum: 1 }), reset_after: Duration }, { additionalProperties: false }),
           ),
           job_ttl: Type.Optional(Duration),
+          action_timeout: Type.Optional(Duration),
           replica_name: Type.Optional(Type.String({ minLength: 1 })),
         },
         { additionalProperties: false },
@@ -342,6 +346,8 @@ export interface Config {
     budget: { maxActions: number; perMs: number };
     circuit: { failures: number; resetAfterMs: number };
     jobTtlMs: number;
+    /** Longest an action may run (dumps and restores are long); default 1h. */
+    actionTimeoutMs: number;
     replicaName: string;
   };
   actions: {
@@ -399,6 +405,10 @@ export interface FaissIndexConfig {
   checkIntervalMs: number;
   recallFloor: number;
   recallSample: number;
+  /** faiss-rebuild's descriptor when neither its params nor the live index give one. */
+  factory?: string | undefined;
+  /** faiss-rebuild's metric when the live index does not give one (default l2). */
+  metric?: 'l2' | 'inner_product' | undefined;
 }
 
 export type BackupKindName = 'database' | 'vector_index' | 'configuration' | 'document_store' | 'secrets';
@@ -612,6 +622,8 @@ function normalise(raw: RawConfig, file: string, doc: Src, env: NodeJS.ProcessEn
       checkIntervalMs: duration(file, doc, ['faiss', i, 'check_interval'], f.check_interval, 300_000),
       recallFloor: f.recall_floor ?? 0.9,
       recallSample: f.recall_sample ?? 100,
+      factory: f.factory,
+      metric: f.metric,
     };
   });
   uniqueNames(faiss, 'faiss', file, doc);
@@ -763,6 +775,7 @@ function normalise(raw: RawConfig, file: string, doc: Src, env: NodeJS.ProcessEn
         ? { failures: rem.circuit.failures, resetAfterMs: duration(file, doc, ['remediation', 'circuit', 'reset_after'], rem.circuit.reset_after, 21_600_000) }
         : { failures: 3, resetAfterMs: 21_600_000 },
       jobTtlMs: duration(file, doc, ['remediation', 'job_ttl'], rem.job_ttl, 3_600_000),
+      actionTimeoutMs: duration(file, doc, ['remediation', 'action_timeout'], rem.action_timeout, 3_600_000),
       replicaName: rem.replica_name ?? env['HOSTNAME'] ?? hostname(),
     },
     actions: {

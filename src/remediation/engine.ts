@@ -64,7 +64,6 @@ interface PendingStore {
 const STORE_IN_FLIGHT = 2;
 const STORE_BATCH_MAX = 500;
 
-const ACTION_TIMEOUT_S = 15 * 60;
 /** A replica (re)starting up to this long after a scheduled time still enqueues that run. */
 const SCHEDULE_CATCH_UP_MS = 10 * 60_000;
 /** Completed jobs are kept this long: the horizon over which a repeat is recognised. */
@@ -105,7 +104,8 @@ export class Engine {
       // our own retries are continuation jobs, so they can be named and cancelled.
       retryLimit: 1,
       retryDelay: 5,
-      expireInSeconds: ACTION_TIMEOUT_S,
+      // A job running longer than this is taken back (its replica is presumed dead).
+      expireInSeconds: Math.ceil(this.d.config.remediation.actionTimeoutMs / 1000),
       retentionSeconds: Math.ceil(this.d.config.remediation.jobTtlMs / 1000),
       deleteAfterSeconds: DEDUPE_HORIZON_S,
     });
@@ -384,7 +384,9 @@ export class Engine {
     const logId = reserved.logId;
     const controller = new AbortController();
     this.running.set(job.id, controller);
-    const timeout = setTimeout(() => controller.abort(new Error(`action timed out after ${ACTION_TIMEOUT_S}s`)), ACTION_TIMEOUT_S * 1000 - 5_000);
+    const limitMs = this.d.config.remediation.actionTimeoutMs;
+    // Aborted a little before the queue would take the job back, so the outcome is ours to record.
+    const timeout = setTimeout(() => controller.abort(new Error(`action timed out after ${limitMs / 1000}s`)), Math.max(1_000, limitMs - 5_000));
     try {
       const result = await action.run(this.d.ctx, data.params as never, controller.signal);
       const verdict = await action.verify(this.d.ctx, data.params as never);
