@@ -78,3 +78,36 @@ test('a bad config: exit 2 naming the field', async () => {
     configFile = saved;
   }
 });
+
+test('certificates, backups: an expiring certificate warns, a missing backup directory fails', async () => {
+  const { CertFactory } = await import('./harness/tls.ts');
+  const certs = await CertFactory.create();
+  try {
+    const now = Math.floor(Date.now() / 1000);
+    const soon = await certs.issue({ cn: 'soon.test', notBefore: now - 86_400, notAfter: now + 10 * 86_400, serial: 7n });
+    const fine = await certs.issue({ cn: 'fine.test', notBefore: now - 86_400, notAfter: now + 200 * 86_400, serial: 8n });
+    const saved = configFile;
+    configFile = writeConfigFile(`
+certificates:
+  - { name: soon, file: ${await certs.write('soon.pem', soon)} }
+  - { name: fine, file: ${await certs.write('fine.pem', fine)} }
+backups:
+  directory: /nonexistent/backups
+  kinds: { database: { pattern: "db-*.dump" } }
+`);
+    try {
+      const j = await run('--json');
+      assert.equal(j.code, 1);
+      const checks = (JSON.parse(j.out) as { checks: Array<{ check: string; status: string; target: string; value: string }> }).checks;
+      const expiry = (t: string) => checks.find((c) => c.check === 'certificate expiry' && c.target === t);
+      assert.equal(expiry('soon')?.status, 'warn');
+      assert.match(expiry('soon')?.value ?? '', /^(9|10)\.\d days$/);
+      assert.equal(expiry('fine')?.status, 'ok');
+      assert.equal(checks.find((c) => c.check === 'backup directory')?.status, 'fail');
+    } finally {
+      configFile = saved;
+    }
+  } finally {
+    await certs.close();
+  }
+});

@@ -91,16 +91,65 @@ export function evaluate(s: Samples, config: Config, nowS = Date.now() / 1000): 
       push('redis hit ratio', t, ratio < 0.9 ? 'warn' : 'ok', pct(ratio), '> 90% (since start)');
     }
   }
-  for (const extra of extraChecks) out.push(...extra(s, config, nowS));
+  for (const f of config.faiss) {
+    const t = f.name;
+    if (s.one('faiss_index_check_timestamp_seconds', { target: t }) === undefined) {
+      push('vector index', t, 'skip', 'not checked yet (the first check runs in the background)', 'loadable');
+      continue;
+    }
+    const loadable = s.one('faiss_index_loadable', { target: t }) === 1;
+    push('vector index loadable', t, loadable ? 'ok' : 'fail', loadable ? 'yes' : 'no', 'loads as a FAISS index');
+    if (!loadable) continue;
+    const recall = s.one('faiss_index_recall_at_10', { target: t });
+    if (recall !== undefined) push('vector index recall@10', t, recall < f.recallFloor ? 'warn' : 'ok', recall.toFixed(3), `>= ${f.recallFloor}`);
+    const rows = s.one('faiss_index_source_rows', { target: t });
+    const gap = s.one('faiss_index_source_gap', { target: t });
+    if (rows !== undefined && gap !== undefined && rows > 0) push('vectors missing from index', t, gap / rows > 0.01 ? 'warn' : 'ok', `${gap} of ${rows}`, '<= 1% of source rows');
+  }
+  if (config.backups) {
+    const readable = s.one('backup_directory_readable') === 1;
+    push('backup directory', 'backups', readable ? 'ok' : 'fail', readable ? 'readable' : 'unreadable', 'readable');
+    if (readable) {
+      for (const kind of Object.keys(config.backups.kinds)) {
+        const newest = Math.max(0, ...s.all('backup_last_timestamp_seconds', { kind }).map((x) => x.value));
+        const ageH = newest > 0 ? (nowS - newest) / 3600 : Number.POSITIVE_INFINITY;
+        push('last backup age', kind, newest === 0 ? 'fail' : level(ageH, 26, 50), newest === 0 ? 'none' : `${ageH.toFixed(1)}h`, 'daily (< 26h)');
+        const verified = s.one('backup_last_verified_success', { kind });
+        if (verified !== undefined) push('last backup verified', kind, verified === 1 ? 'ok' : 'fail', verified === 1 ? 'yes' : 'no', 'checksum (+ pg_restore --list)');
+      }
+      const restore = s.one('backup_last_restore_test_timestamp_seconds', { kind: 'database' });
+      if (config.backups.kinds.database) {
+        const days = restore ? (nowS - restore) / 86_400 : Number.POSITIVE_INFINITY;
+        push('restore test', 'database', !restore ? 'warn' : days > 8 ? 'warn' : 'ok', restore ? `${days.toFixed(1)} days ago` : 'never', 'weekly (Fridays)');
+      }
+    }
+  }
+  for (const e of config.elasticsearch) {
+    const t = e.name;
+    const up = s.one('elasticsearch_cluster_health_up', { target: t }) === 1;
+    push('elasticsearch reachable', t, up ? 'ok' : 'fail', up ? 'up' : 'down', 'up');
+    if (!up) continue;
+    const color = s.all('elasticsearch_cluster_health_status', { target: t }).find((x) => x.value === 1)?.labels['color'];
+    push('elasticsearch health', t, color === 'green' ? 'ok' : color === 'yellow' ? 'warn' : 'fail', String(color ?? 'unknown'), 'green');
+    const past = s.sum('elasticsearch_index_pattern_indices_past_retention', { target: t });
+    push('indices past retention', t, past > 0 ? 'warn' : 'ok', String(past), `none older than ${e.retentionMs / 86_400_000} days`);
+  }
+  for (const c of config.certificates) {
+    const t = c.name;
+    if (c.kind === 'endpoint' && s.one('ssl_probe_success', { target: t }) !== 1) {
+      push('certificate probe', t, 'fail', 'failed', 'TLS handshake');
+      continue;
+    }
+    const notAfter = c.kind === 'endpoint' ? s.one('ssl_chain_earliest_not_after', { target: t }) : Math.min(...s.all('ssl_file_cert_not_after', { target: t }).map((x) => x.value));
+    if (notAfter === undefined || !Number.isFinite(notAfter)) continue;
+    const days = (notAfter - nowS) / 86_400;
+    push('certificate expiry', t, days < 7 ? 'fail' : days < 30 ? 'warn' : 'ok', `${days.toFixed(1)} days`, '> 30 days');
+  }
   for (const r of s.all('housekeeper_collector_success')) {
     if (r.value !== 1) push('collector', `${r.labels['collector']}/${r.labels['target']}`, 'fail', 'failed', 'succeeds');
   }
   return out;
 }
-
-/** Checks contributed by other collectors' modules (FAISS, backups, Elasticsearch, certificates). */
-export type ExtraCheck = (s: Samples, config: Config, nowS: number) => CheckResult[];
-export const extraChecks: ExtraCheck[] = [];
 
 /** A table a person reads in ten seconds: failures first. */
 export function renderTable(results: CheckResult[]): string {
