@@ -11,7 +11,11 @@ COPY package.json package-lock.json ./
 # --ignore-scripts: faiss-node's own install script downloads from the internet.
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY scripts ./scripts
-RUN bash scripts/build-faiss-node.sh && npm prune --omit=dev --ignore-scripts
+RUN bash scripts/build-faiss-node.sh
+# The service runs as JavaScript (no TypeScript stripping at run time: ~20 MB less resident).
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN node node_modules/typescript/bin/tsc -p tsconfig.build.json && npm prune --omit=dev --ignore-scripts
 
 FROM node:24-bookworm-slim
 # Runtime libraries of the static FAISS build, and the Postgres client tools the backup
@@ -22,7 +26,7 @@ RUN apt-get update \
 WORKDIR /app
 COPY --from=build /app/node_modules ./node_modules
 COPY package.json ./
-COPY src ./src
+COPY --from=build /app/dist ./dist
 COPY rules ./rules
 ENV NODE_ENV=production \
     HOUSEKEEPER_CONFIG=/etc/housekeeper/housekeeper.yml \
@@ -31,4 +35,4 @@ USER node
 EXPOSE 9847
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
   CMD ["node", "-e", "fetch(process.env.HOUSEKEEPER_HEALTH_URL).then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
-CMD ["node", "src/main.ts"]
+CMD ["node", "--max-semi-space-size=2", "dist/src/main.js"]

@@ -18,7 +18,8 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SCRATCH_PREFIX, type CheckFacts, type CheckJob, type ChildMessage } from './protocol.ts';
 
-const CHILD = new URL('./check-child.ts', import.meta.url);
+// The sources run as .ts in tests and as the .js build in production (npm start, Docker).
+const CHILD = new URL(import.meta.url.endsWith('.ts') ? './check-child.ts' : './check-child.js', import.meta.url);
 
 export interface CheckRequest {
   path: string;
