@@ -1,9 +1,9 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import pg from 'pg';
 import { startPostgres, startReplica, type PgServer } from './harness/postgres.ts';
 import { find, scrapeUntil, startService, value, type Service } from './helpers/service.ts';
+import { startHungServer } from './helpers/hung.ts';
 
 // The Postgres collector against a real Postgres 15 primary and its streaming replica.
 // Each test causes the real condition and reads it back through /metrics.
@@ -212,16 +212,8 @@ test('a stopped replica gives pg_up 0 while the scrape answers 200; a restart br
 });
 
 test('a hung server cannot pile up connections', async (t) => {
-  // A listener that accepts TCP connections and never answers: a Postgres frozen mid-flight.
-  const sockets = new Set<net.Socket>();
-  let accepted = 0;
-  const hung = net.createServer((s) => {
-    accepted++;
-    sockets.add(s);
-    s.on('error', () => {});
-  });
-  await new Promise<void>((res) => hung.listen(0, '127.0.0.1', res));
-  const port = (hung.address() as net.AddressInfo).port;
+  const hung = await startHungServer();
+  const port = hung.port;
   const hs = await startService(`
 server: { scrape_timeout: 1s }
 postgres:
@@ -230,15 +222,14 @@ postgres:
 `);
   t.after(async () => {
     await hs.close();
-    for (const s of sockets) s.destroy();
-    await new Promise((res) => hung.close(res));
+    await hung.close();
   });
   for (let i = 0; i < 6; i++) {
     const r = await hs.scrape({ 'X-Prometheus-Scrape-Timeout-Seconds': '0.6' });
     assert.equal(r.status, 200);
     assert.equal(value(r.body, 'pg_up', { target: 'hung' }), 0);
   }
-  assert.ok(accepted <= 2, `at most the pool's 2 connections were opened, saw ${accepted}`);
+  assert.ok(hung.accepted <= 2, `at most the pool's 2 connections were opened, saw ${hung.accepted}`);
 });
 
 test('no password reaches /metrics or the log', async () => {

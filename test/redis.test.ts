@@ -1,9 +1,9 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { Redis } from 'ioredis';
 import { startRedis, type RedisServer } from './harness/redis.ts';
 import { find, scrapeUntil, startService, value, type Service } from './helpers/service.ts';
+import { startHungServer } from './helpers/hung.ts';
 
 // The Redis collector against a real Redis 7.0.
 
@@ -103,15 +103,8 @@ test('a stopped Redis gives redis_up 0 with a 200, and a restart brings it back 
 });
 
 test('a hung Redis holds one connection and never fails the scrape', async (t) => {
-  let accepted = 0;
-  const sockets = new Set<net.Socket>();
-  const hung = net.createServer((s) => {
-    accepted++;
-    sockets.add(s);
-    s.on('error', () => {});
-  });
-  await new Promise<void>((res) => hung.listen(0, '127.0.0.1', res));
-  const port = (hung.address() as net.AddressInfo).port;
+  const hung = await startHungServer();
+  const port = hung.port;
   const hs = await startService(`
 server: { scrape_timeout: 1s }
 redis:
@@ -120,13 +113,12 @@ redis:
 `);
   t.after(async () => {
     await hs.close();
-    for (const s of sockets) s.destroy();
-    await new Promise((res) => hung.close(res));
+    await hung.close();
   });
   for (let i = 0; i < 5; i++) {
     const r = await hs.scrape({ 'X-Prometheus-Scrape-Timeout-Seconds': '0.6' });
     assert.equal(r.status, 200);
     assert.equal(value(r.body, 'redis_up', { target: 'hung' }), 0);
   }
-  assert.ok(accepted <= 2, `connections opened: ${accepted}`);
+  assert.ok(hung.accepted <= 2, `connections opened: ${hung.accepted}`);
 });
