@@ -7,6 +7,9 @@ import esDeleteOldIndices from './es-delete-old-indices.ts';
 import esForcemerge from './es-forcemerge.ts';
 import esSnapshot from './es-snapshot.ts';
 import exec from './exec.ts';
+import faissRebuild from './faiss-rebuild.ts';
+import faissRestore from './faiss-restore.ts';
+import faissRetrain from './faiss-retrain.ts';
 import pgbouncerPoolResize from './pgbouncer-pool-resize.ts';
 import pgCancelLongQueries from './pg-cancel-long-queries.ts';
 import pgReindex from './pg-reindex.ts';
@@ -34,4 +37,7 @@ export const actions: readonly AnyAction[] = [
   esDeleteOldIndices,
   esForcemerge,
   esSnapshot,
+  faissRebuild,
+  faissRetrain,
+  faissRestore,
 ];

@@ -1,0 +1,495 @@
+// Builds one new generation of a FAISS index from its source table, in a child process of
+// the service (src/faiss/rebuild.ts says why a process). It never touches the live index or
+// its map: it fills three temporary files the parent named, verifies them, and reports; the
+// parent publishes them by rename. Killed at any point, it leaves only temporary files.
+//
+//   1. fetch: one cursor in one REPEATABLE READ snapshot, FETCH in batches (the next batch is
+//      requested before the current one is decoded, so the server works while we decode).
+//      Each vector goes, as little-endian float32, into the vectors file, which is laid out
+//      as a flat index image (format.ts flatImageHeader; the header is written last), and
+//      its row id into the id map. A reservoir keeps a uniform training sample in memory.
+//   2. train on the sample (types that need it), 3. add the vectors file back in batches,
+//   4. write the index (FAISS writes the file the child created itself, so the path is
+//      known to open; a failure inside FAISS's writer aborts this process only), set nprobe
+//      for IVF, fsync,
+//   5. verify: FAISS loads the file, ntotal equals the rows, and recall@10 of a sample of
+//      rows against exact search (the vectors file loaded as a flat index) meets the floor;
+//      an IVF index's nprobe is doubled until it does (or reaches nlist).
+//   6. the id map's header gets the count and the SHA-256 of the final index file; fsync.
+//
+// faiss-node aborts the process on FAISS exceptions outside read/fromBuffer/fromFactory
+// (scripts/faiss-shim/NOTES.md), so every call is guarded: train only with at least as many
+// points as the descriptor's clusters, add only when trained, search only a trained,
+// non-empty index with 0 < k ≤ ntotal and whole vectors.
+import { closeSync, fchmodSync, fstatSync, fsyncSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
+import { setPriority } from 'node:os';
+import faiss from 'faiss-node';
+import type { Index } from 'faiss-node';
+import pg from 'pg';
+import { createHash } from 'node:crypto';
+import { minTrainingPoints } from './factory.ts';
+import { flatImageHeader } from './format.ts';
+import { encodeIdsHeader, IDS_HEADER_BYTES } from './ids.ts';
+import type { BuildJob, BuildMessage, BuildStage, BuildStats } from './rebuild-protocol.ts';
+import { BEGIN_READ, COMMIT, declareRebuildCursor, fetchRebuildRows, SET_LOCAL_IDLE_TIMEOUT } from '../sql/faiss-rebuild.ts';
+
+const FLAT_HEADER_BYTES = 45;
+const RECALL_MARGIN = 0.02;
+const FLOAT4_OID = 700;
+
+function send(msg: BuildMessage): Promise<void> {
+  return new Promise((resolve) => {
+    if (!process.connected || !process.send) return resolve();
+    process.send(msg, undefined, {}, () => resolve());
+  });
+}
+
+/** One message per batch: cheap next to the batch, and the parent (and tests) always see where the build is. */
+function progress(stage: BuildStage, rows: number): void {
+  void send({ kind: 'progress', stage, rows });
+}
+
+/** Deterministic uniform [0, 1) (mulberry32). */
+function prng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** `n` distinct positions in [0, total), ascending. */
+function samplePositions(total: number, n: number, rnd: () => number): number[] {
+  if (n >= total) return Array.from({ length: total }, (_, i) => i);
+  const picked = new Set<number>();
+  for (let tries = 0; picked.size < n && tries < n * 64; tries++) picked.add(Math.floor(rnd() * total));
+  return [...picked].sort((a, b) => a - b);
+}
+
+/**
+ * A full collection once every 32 MB of garbage made. The child's live heap is
+ * small, but it churns through every vector as text, as a Buffer and as a number[] (and
+ * faiss-node boxes each element while it copies), and V8 lets the old generation grow by
+ * hundreds of MB before it collects on its own. A full GC of a small heap takes milliseconds.
+ */
+let garbage = 0;
+const GC_EVERY = 32 * 1048576;
+function churned(bytes: number): void {
+  garbage += bytes;
+  if (garbage < GC_EVERY) return;
+  garbage = 0;
+  (globalThis as { gc?: () => void }).gc?.();
+}
+
+function collect(): Promise<void> {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  gc?.();
+  // faiss-node frees an index in its finalizer, which Node runs after the GC pass.
+  return new Promise((r) => setImmediate(() => (gc?.(), r())));
+}
+
+function writeAll(fd: number, b: Buffer | Uint8Array, position?: number): void {
+  let done = 0;
+  while (done < b.length) {
+    const n = writeSync(fd, b, done, b.length - done, position === undefined ? null : position + done);
+    if (n <= 0) throw new Error('short write');
+    done += n;
+  }
+}
+
+function readAll(fd: number, b: Buffer, position: number): void {
+  let done = 0;
+  while (done < b.length) {
+    const n = readSync(fd, b, done, b.length - done, position + done);
+    if (n <= 0) throw new Error(`short read at ${position + done}`);
+    done += n;
+  }
+}
+
+function peakRss(): number | undefined {
+  try {
+    const m = /VmHWM:\s+(\d+)\s*kB/.exec(readFileSync('/proc/self/status', 'utf8'));
+    return m ? Number(m[1]) * 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** What the file's header says about an IVF index (nlist, nprobe offsets as in format.ts). */
+function ivfHeader(fd: number): { fourcc: string; nlist: number; nprobe: number } | undefined {
+  const b = Buffer.alloc(53);
+  if (readSync(fd, b, 0, b.length, 0) !== b.length) return undefined;
+  const fourcc = b.toString('latin1', 0, 4);
+  const metric = b.readInt32LE(33);
+  if (!(fourcc.startsWith('Iw') || fourcc.startsWith('Iv')) || metric > 1) return undefined;
+  return { fourcc, nlist: Number(b.readBigUInt64LE(37)), nprobe: Number(b.readBigUInt64LE(45)) };
+}
+
+interface Neighbour {
+  label: number;
+  distance: number;
+}
+
+function neighbours(res: { labels: number[]; distances: number[] }, nq: number, k: number): Neighbour[][] {
+  const out: Neighbour[][] = [];
+  for (let q = 0; q < nq; q++) {
+    const list: Neighbour[] = [];
+    for (let j = 0; j < k; j++) {
+      const label = res.labels[q * k + j] as number;
+      if (label >= 0) list.push({ label, distance: res.distances[q * k + j] as number });
+    }
+    out.push(list);
+  }
+  return out;
+}
+
+/** Recall@k of `ann` against `exact`; a result that ties the k-th exact distance counts (duplicates in the data). */
+function recallOf(exact: Neighbour[][], ann: Neighbour[][], k: number, metric: 'l2' | 'inner_product'): number {
+  let hits = 0;
+  for (let q = 0; q < exact.length; q++) {
+    const truth = exact[q] as Neighbour[];
+    const labels = new Set(truth.map((n) => n.label));
+    const kth = truth[truth.length - 1]?.distance ?? 0;
+    const tol = 1e-5 * Math.max(1, Math.abs(kth));
+    for (const n of ann[q] as Neighbour[]) {
+      if (labels.has(n.label) || (metric === 'l2' ? n.distance <= kth + tol : n.distance >= kth - tol)) hits++;
+    }
+  }
+  return exact.length === 0 ? 1 : hits / (exact.length * k);
+}
+
+/**
+ * Whether this faiss-node build takes a Float32Array in add() and train() (a build patched to;
+ * stock 0.5.1 throws a TypeError on anything but an Array, before FAISS sees it). With it, the
+ * vectors go to FAISS without faiss-node's element-by-element copy out of a number[], which is
+ * most of the time and the memory of a build (docs/faiss.md, bench/results/faiss-rebuild.md).
+ */
+interface Float32Taking {
+  add(x: Float32Array): void;
+  train(x: Float32Array): void;
+}
+const TAKES_FLOAT32 = ((): boolean => {
+  try {
+    const probe = new faiss.IndexFlatL2(2);
+    (probe as unknown as Float32Taking).add(new Float32Array([1, 2]));
+    return probe.ntotal() === 1;
+  } catch {
+    return false;
+  }
+})();
+
+type RawRow = [string | null, string];
+const RAW_TYPES = { getTypeParser: () => (v: string) => v } as unknown as pg.CustomTypesConfig;
+
+async function build(job: BuildJob): Promise<BuildStats> {
+  const t0 = performance.now();
+  const seconds = { fetch: 0, train: 0, add: 0, write: 0, verify: 0, total: 0 };
+  const memory: BuildStats['peakRssByPhase'] = { start: peakRss() };
+  const rnd = prng(job.seed);
+  const metricType = job.metric === 'l2' ? faiss.MetricType.METRIC_L2 : faiss.MetricType.METRIC_INNER_PRODUCT;
+
+  // Files first: a path that cannot be created fails here, before any work.
+  const vecFd = openSync(job.files.vectors, 'wx+', 0o600);
+  const idsFd = openSync(job.files.ids, 'wx', job.mode);
+  const idxFd = openSync(job.files.index, 'wx', job.mode);
+  // Exactly the live file's mode, whatever the umask.
+  fchmodSync(idsFd, job.mode);
+  fchmodSync(idxFd, job.mode);
+  closeSync(idxFd);
+  try {
+    // 1. fetch ------------------------------------------------------------------------
+    progress('connecting', 0);
+    const client = new pg.Client({ connectionString: job.url, application_name: 'housekeeper-faiss-rebuild' });
+    client.on('error', () => {}); // a broken connection fails the query in flight
+    await client.connect();
+    let rows = 0;
+    let dim = 0;
+    let skipped = 0;
+    const skippedIds: string[] = [];
+    let reservoir: Float32Array | undefined;
+    let index: Index | undefined;
+    let needsTraining = false;
+    let sampleCap = 0;
+    let batchFloats: Float32Array = new Float32Array(0);
+    const idBuf = Buffer.alloc(job.batchSize * 8);
+    try {
+      await client.query(BEGIN_READ);
+      await client.query(SET_LOCAL_IDLE_TIMEOUT);
+      await client.query(declareRebuildCursor((n) => client.escapeIdentifier(n), job.source));
+      // Placeholders, written at the files' current offsets; the real headers go in last.
+      writeAll(vecFd, Buffer.alloc(FLAT_HEADER_BYTES));
+      writeAll(idsFd, Buffer.alloc(IDS_HEADER_BYTES));
+      const fetch = (): Promise<pg.QueryArrayResult<RawRow>> =>
+        client.query<RawRow>({ text: fetchRebuildRows(job.batchSize), rowMode: 'array', types: RAW_TYPES });
+      let next = fetch();
+      progress('fetching', 0);
+      for (;;) {
+        const r = await next;
+        if (r.rows.length === 0) break;
+        // Ask for the next batch now: the server prepares it while this one is decoded.
+        next = fetch();
+        next.catch(() => {}); // awaited on the next turn; never an unhandled rejection
+        let n = 0;
+        for (const row of r.rows) {
+          const b = Buffer.from(row[1], 'base64');
+          // PostgreSQL's binary array: ndim, has-nulls flag, element type, then per
+          // dimension (length, lower bound), then per element (byte length, value).
+          const ok = b.length >= 20 && b.readInt32BE(0) === 1 && b.readInt32BE(4) === 0 && b.readUInt32BE(8) === FLOAT4_OID;
+          const len = ok ? b.readInt32BE(12) : -1;
+          if (dim === 0 && ok && len > 0) {
+            // The first usable row sets the dimension; the empty index says whether it trains.
+            dim = len;
+            index = faiss.Index.fromFactory(dim, job.factory, metricType);
+            needsTraining = !index.isTrained();
+            batchFloats = new Float32Array(job.batchSize * dim);
+            sampleCap = needsTraining ? job.trainSize : 0;
+            // Grown as rows arrive (doubling, up to the cap): a small table never pays for the cap.
+            reservoir = new Float32Array(Math.min(sampleCap, 4096) * dim);
+          }
+          // A NULL id (a view can have one) cannot be mapped: an unusable row like a bad vector.
+          let good = ok && len === dim && b.length === 20 + 8 * dim && row[0] !== null;
+          const base = n * dim;
+          for (let i = 0, p = 20; good && i < dim; i++, p += 8) {
+            const v = b.readFloatBE(p + 4);
+            if (b.readInt32BE(p) !== 4 || !Number.isFinite(v)) good = false;
+            else batchFloats[base + i] = v;
+          }
+          if (!good) {
+            skipped++;
+            if (skippedIds.length < 10) skippedIds.push(row[0] ?? 'NULL');
+            if (skipped > job.maxSkipped) {
+              throw new Error(
+                `row ${row[0] ?? '(NULL id)'} has no usable vector or id (${dim === 0 ? 'not a one-dimensional real array' : `expected ${dim} finite elements`}); ` +
+                  `${skipped} such rows, max_skipped_rows is ${job.maxSkipped}`,
+              );
+            }
+            continue;
+          }
+          idBuf.writeBigInt64LE(BigInt(row[0] as string), n * 8);
+          // Reservoir sampling (algorithm R): every row is in the sample with equal chance.
+          const slot = rows < sampleCap ? rows : Math.floor(rnd() * (rows + 1));
+          if (slot < sampleCap) {
+            let res = reservoir as Float32Array;
+            if ((slot + 1) * dim > res.length) {
+              const grown = new Float32Array(Math.min(sampleCap, Math.max(slot + 1, (res.length / dim) * 2)) * dim);
+              grown.set(res);
+              reservoir = res = grown;
+            }
+            res.set(batchFloats.subarray(base, base + dim), slot * dim);
+          }
+          rows++;
+          n++;
+        }
+        if (n > 0) {
+          writeAll(vecFd, new Uint8Array(batchFloats.buffer, 0, n * dim * 4));
+          writeAll(idsFd, idBuf.subarray(0, n * 8));
+        }
+        progress('fetching', rows);
+        churned(r.rows.length * (dim * 24 + 64));
+      }
+      await client.query(COMMIT);
+    } finally {
+      await client.end().catch(() => {});
+    }
+    seconds.fetch = (performance.now() - t0) / 1000;
+    memory.fetch = peakRss();
+    if (rows === 0) throw new Error('the source has no rows with a usable vector: refusing to publish an empty index');
+    // The vectors file becomes a loadable flat index: the header, with the count, goes in last.
+    writeAll(vecFd, flatImageHeader(dim, rows, job.metric), 0);
+    batchFloats = new Float32Array(0);
+
+    // 2. train ------------------------------------------------------------------------
+    if (!index) throw new Error('no index was created');
+    let trainVectors = 0;
+    const t1 = performance.now();
+    if (needsTraining) {
+      trainVectors = Math.min(rows, sampleCap);
+      const need = minTrainingPoints(job.factory);
+      if (trainVectors < need) {
+        throw new Error(`${job.factory} needs at least ${need} training vectors; the source has ${rows} rows and the sample is ${trainVectors}`);
+      }
+      progress('training', rows);
+      const res = (reservoir as Float32Array).subarray(0, trainVectors * dim);
+      if (TAKES_FLOAT32) {
+        (index as unknown as Float32Taking).train(res);
+      } else {
+        const sample = new Array<number>(res.length);
+        for (let i = 0; i < sample.length; i++) sample[i] = res[i] as number;
+        index.train(sample);
+        churned(GC_EVERY);
+      }
+      if (!index.isTrained()) throw new Error('the index is still untrained after train()');
+    }
+    reservoir = undefined;
+    seconds.train = (performance.now() - t1) / 1000;
+    memory.train = peakRss();
+
+    // 3. add --------------------------------------------------------------------------
+    const t2 = performance.now();
+    {
+      const buf = Buffer.allocUnsafeSlow(job.batchSize * dim * 4);
+      const floats = new Float32Array(buf.buffer, buf.byteOffset, job.batchSize * dim);
+      for (let done = 0; done < rows; ) {
+        const n = Math.min(job.batchSize, rows - done);
+        readAll(vecFd, buf.subarray(0, n * dim * 4), FLAT_HEADER_BYTES + done * dim * 4);
+        if (TAKES_FLOAT32) {
+          (index as unknown as Float32Taking).add(floats.subarray(0, n * dim));
+        } else {
+          const arr = new Array<number>(n * dim);
+          for (let i = 0; i < arr.length; i++) arr[i] = floats[i] as number;
+          index.add(arr);
+          churned(n * dim * 40);
+        }
+        done += n;
+        progress('adding', done);
+      }
+    }
+    if (index.ntotal() !== rows) throw new Error(`the index holds ${index.ntotal()} vectors after adding ${rows}`);
+    seconds.add = (performance.now() - t2) / 1000;
+    memory.add = peakRss();
+
+    // 4. write ------------------------------------------------------------------------
+    const t3 = performance.now();
+    progress('writing', rows);
+    index.write(job.files.index);
+    index = undefined;
+    await collect();
+    const idx = openSync(job.files.index, 'r+');
+    let ivf: ReturnType<typeof ivfHeader>;
+    let nprobeRequested: number | undefined;
+    try {
+      ivf = ivfHeader(idx);
+      if (ivf) {
+        ivf.nprobe = Math.max(1, Math.min(job.nprobe, ivf.nlist));
+        const b = Buffer.alloc(8);
+        b.writeBigUInt64LE(BigInt(ivf.nprobe));
+        writeAll(idx, b, 45);
+      }
+      seconds.write = (performance.now() - t3) / 1000;
+      memory.write = peakRss();
+
+      // 5. verify ---------------------------------------------------------------------
+      const t4 = performance.now();
+      progress('verifying', rows);
+      const k = Math.min(10, rows);
+      const positions = samplePositions(rows, Math.min(job.recallSample, rows), rnd);
+      const nq = positions.length;
+      const queries = new Array<number>(nq * dim);
+      const one = Buffer.alloc(dim * 4);
+      positions.forEach((p, q) => {
+        readAll(vecFd, one, FLAT_HEADER_BYTES + p * dim * 4);
+        for (let i = 0; i < dim; i++) queries[q * dim + i] = one.readFloatLE(i * 4);
+      });
+      let flat: Index | undefined = faiss.Index.read(job.files.vectors);
+      if (flat.ntotal() !== rows || flat.getDimension() !== dim) throw new Error('the vectors file does not load as written');
+      const exact = neighbours(flat.search(queries, k), nq, k);
+      flat = undefined;
+      await collect();
+      const measure = (): { loaded: number; recall: number } => {
+        const loaded = faiss.Index.read(job.files.index);
+        if (loaded.ntotal() !== rows) throw new Error(`the written index holds ${loaded.ntotal()} vectors, expected ${rows}`);
+        if (loaded.getDimension() !== dim || !loaded.isTrained()) throw new Error('the written index does not load as built');
+        return { loaded: loaded.ntotal(), recall: recallOf(exact, neighbours(loaded.search(queries, k), nq, k), k, job.metric) };
+      };
+      let { recall } = measure();
+      await collect();
+      // IVF: raise nprobe (doubling) until the recall meets the floor with a margin for the
+      // sample (verify and the collector measure on other samples: ±0.01 at 1000 hits), or
+      // every list is searched. Publishing needs the floor itself.
+      while (ivf && recall < Math.min(1, job.recallFloor + RECALL_MARGIN) && ivf.nprobe < ivf.nlist) {
+        nprobeRequested ??= ivf.nprobe;
+        ivf.nprobe = Math.min(ivf.nlist, ivf.nprobe * 2);
+        const b = Buffer.alloc(8);
+        b.writeBigUInt64LE(BigInt(ivf.nprobe));
+        writeAll(idx, b, 45);
+        ({ recall } = measure());
+        await collect();
+      }
+      if (recall < job.recallFloor) {
+        throw new Error(`recall@${k} of the new index is ${recall.toFixed(3)}${ivf ? ` at nprobe ${ivf.nprobe}` : ''}, below the floor ${job.recallFloor}: not published`);
+      }
+      fsyncSync(idx);
+      const indexBytes = fstatSync(idx).size;
+      seconds.verify = (performance.now() - t4) / 1000;
+      memory.verify = peakRss();
+
+      // 6. the id map's header: count and the final index file's hash ----------------------
+      const hash = createHash('sha256');
+      const chunk = Buffer.alloc(4 << 20);
+      for (let off = 0; off < indexBytes; ) {
+        const n = readSync(idx, chunk, 0, Math.min(chunk.length, indexBytes - off), off);
+        if (n <= 0) throw new Error('short read of the written index');
+        hash.update(chunk.subarray(0, n));
+        off += n;
+      }
+      const indexSha256 = hash.digest('hex');
+      writeAll(idsFd, encodeIdsHeader({ count: rows, indexSize: indexBytes, indexSha256 }), 0);
+      fsyncSync(idsFd);
+      seconds.total = (performance.now() - t0) / 1000;
+      return {
+        rows,
+        dimension: dim,
+        skipped,
+        skippedIds,
+        trained: needsTraining,
+        trainVectors,
+        fourcc: readFourcc(idx),
+        nlist: ivf?.nlist,
+        nprobe: ivf?.nprobe,
+        nprobeRequested,
+        recall,
+        recallQueries: nq,
+        k,
+        indexBytes,
+        indexSha256,
+        seconds,
+        peakRssBytes: peakRss(),
+        peakRssByPhase: memory,
+        vectorPath: TAKES_FLOAT32 ? 'Float32Array' : 'number[]',
+      };
+    } finally {
+      closeSync(idx);
+    }
+  } finally {
+    closeSync(vecFd);
+    closeSync(idsFd);
+  }
+}
+
+function readFourcc(fd: number): string {
+  const b = Buffer.alloc(4);
+  readSync(fd, b, 0, 4, 0);
+  return b.toString('latin1');
+}
+
+function firstLine(err: unknown): string {
+  const text = err instanceof Error ? err.message : String(err);
+  return (text.split('\n')[0] ?? '').slice(0, 500);
+}
+
+// The parent went away (service stopped or crashed): nothing would publish the result.
+process.on('disconnect', () => process.exit(0));
+process.once('message', (raw: unknown) => {
+  void (async () => {
+    const job = raw as BuildJob;
+    try {
+      const stats = await build(job);
+      await send({ kind: 'done', stats });
+    } catch (err) {
+      // Never echo the connection string: pg's errors do not hold it, but be sure.
+      await send({ kind: 'failed', message: firstLine(err).split(job.url).join('<source url>') });
+    }
+    process.exit(0);
+  })();
+});
+try {
+  // Lowest fair share as well as SCHED_IDLE (when the parent could set it): the service's
+  // event loop must win every contest for a CPU.
+  setPriority(19);
+} catch {
+  // not permitted: SCHED_IDLE and the thread limits still apply
+}
+await send({ kind: 'ready' });
