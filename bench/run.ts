@@ -6,6 +6,7 @@ const benches: Record<string, () => Promise<{ main(): Promise<void> }>> = {
   scrape: () => import('./scrape.ts'),
   faiss: () => import('./faiss.ts'),
   webhook: () => import('./webhook.ts'),
+  'faiss-rebuild': () => import('./faiss-rebuild.ts'),
 };
 
 const wanted = process.argv.slice(2);

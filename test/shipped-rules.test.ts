@@ -41,4 +41,7 @@ test('the calendar runs at the runbook\'s local times across daylight saving', (
   // Friday: full backup at 1 AM, restore test at 3 AM.
   assert.equal(at('friday-full-backup', '2026-11-28T00:00:00Z'), '2026-12-04T09:00:00.000Z');
   assert.equal(at('friday-restore-test', '2026-11-28T00:00:00Z'), '2026-12-04T11:00:00.000Z');
+  // Wednesday retrain at 2:05 AM; the quarterly rebuild on the first Sunday of January.
+  assert.equal(at('wednesday-index-retrain', '2026-11-28T00:00:00Z'), '2026-12-02T10:05:00.000Z');
+  assert.equal(at('quarterly-index-rebuild', '2026-11-28T00:00:00Z'), '2027-01-03T09:00:00.000Z');
 });
