@@ -350,3 +350,35 @@ test('rules are checked at boot: unknown action, bad matcher, bad param, bad cro
   assert.match(bad('rules:\n  - { name: r, matchers: [\'alertname="A"\'], action: test-count, params: { target: x }, delya: 2m }\n'), /rules\.yml: rules\[0\]\.delya \(line 2\): unknown key "delya"/);
   assert.match(bad('rules:\n  - { name: r, matchers: [\'alertname="A"\'], action: test-count, params: { target: x }, windows: [{ days: [sun], start: "25:00", end: "05:00", timezone: America/Los_Angeles }] }\n'), /windows\[0\]: "25:00" is not a time of day/);
 });
+
+test('outside its maintenance window a job waits for the next one, or is skipped with the reason', async () => {
+  // A one-minute window two hours from now, every day: certainly not now.
+  const { localTime } = await import('../src/remediation/windows.ts');
+  const { minute } = localTime(new Date(), 'America/Los_Angeles');
+  const hhmm = (m: number): string => `${String(Math.floor((m % 1440) / 60)).padStart(2, '0')}:${String(m % 60).padStart(2, '0')}`;
+  const window = `[{ days: [sun, mon, tue, wed, thu, fri, sat], start: "${hhmm(minute + 120)}", end: "${hhmm(minute + 121)}", timezone: America/Los_Angeles }]`;
+  const rules = `
+rules:
+  - name: waits
+    matchers: ['alertname="TestAlert"', 'mode="wait"']
+    action: test-count
+    params: { target: "{{ $labels.target }}" }
+    windows: ${window}
+  - name: skips
+    matchers: ['alertname="TestAlert"', 'mode="skip"']
+    action: test-count
+    params: { target: "{{ $labels.target }}" }
+    windows: ${window}
+    outside_window: skip
+`;
+  const i = await instance(await stateDb(), rules);
+  await i.post(notification([
+    { labels: { alertname: 'TestAlert', mode: 'wait', target: 'win-wait' } },
+    { labels: { alertname: 'TestAlert', mode: 'skip', target: 'win-skip' } },
+  ]));
+  const deferred = await until('deferral', async () => (await log(i, '?rule=waits&outcome=deferred'))[0]);
+  assert.match(String(deferred['reason']), /outside its maintenance windows; waits for \d{4}-\d\d-\d\dT/);
+  const skipped = await until('skip', async () => (await log(i, '?rule=skips&outcome=skipped'))[0]);
+  assert.equal(skipped['reason'], 'outside its maintenance windows');
+  assert.equal((await runs('win-wait')) + (await runs('win-skip')), 0);
+});
