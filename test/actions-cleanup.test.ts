@@ -175,6 +175,14 @@ test('cleanup-old-rows and archive-old-rows: registered, strict params naming a 
     assert.equal(a.idempotent, true);
     assert.equal(a.disruptive, false);
     assert.match(a.targetKey(params(a, { entry: 'chat_logs' })), /^(cleanup|archive):chat_logs$/);
+    // With the config, the key is the server the entry's table lives on.
+    const cfg = configFrom(`
+postgres: [{ name: primary, url: "postgres://u:p@127.0.0.1:1/app" }]
+actions:
+  cleanup: { chat_logs: { postgres: primary, table: chat_logs, column: created_at, older_than: 90d } }
+  archive: { chat_logs: { postgres: primary, table: chat_logs, column: created_at, archive_table: chat_logs_archive, older_than: 30d } }
+`);
+    assert.equal(a.targetKey(params(a, { entry: 'chat_logs' }), cfg), 'postgres:primary');
     for (const extra of [{ table: 'users' }, { column: 'id' }, { older_than: '1s' }, { schema: 'public' }]) {
       assert.equal(Value.Check(a.params, { entry: 'x', ...extra }), false, `${name} refuses ${JSON.stringify(extra)}`);
     }

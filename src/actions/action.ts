@@ -47,9 +47,10 @@ export interface Action<S extends TSchema = TSchema> {
   readonly disruptive: boolean;
   /**
    * The system this run touches, e.g. "redis:cache" or "postgres:primary": the engine runs one
-   * action at a time per target key, and cooldowns are per (rule, target key).
+   * action at a time per target key, and cooldowns are per (rule, target key). Given the
+   * config, so an action that names a config entry can key on the server behind it.
    */
-  targetKey(p: Static<S>): string;
+  targetKey(p: Static<S>, config?: Config): string;
   plan(ctx: ActionContext, p: Static<S>): Promise<Plan>;
   run(ctx: ActionContext, p: Static<S>, signal: AbortSignal): Promise<RunResult>;
   verify(ctx: ActionContext, p: Static<S>): Promise<Verification>;

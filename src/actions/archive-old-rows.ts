@@ -1,6 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import pg from 'pg';
-import type { ArchiveConfig } from '../config.ts';
+import type { ArchiveConfig, Config } from '../config.ts';
 import * as sql from '../sql/cleanup.ts';
 import { defineAction, type ActionContext } from './action.ts';
 import {
@@ -36,7 +36,13 @@ const Params = Type.Object(commonParams('archive'), { additionalProperties: fals
 type P = Static<typeof Params>;
 
 const ACTION = 'archive-old-rows';
-const key = (p: P): string => `archive:${p.entry}`;
+/** The database the entry's tables live in: one action at a time per Postgres server. */
+const key = (p: P, config?: Config): string => {
+  const server = config?.actions.archive[p.entry]?.postgres;
+  return server === undefined ? `archive:${p.entry}` : `postgres:${server}`;
+};
+/** The last run's cutoff is remembered per entry (verify checks against it). */
+const runKey = (p: P): string => `archive:${p.entry}`;
 const entry = (ctx: ActionContext, p: P): ArchiveConfig => entryOf(ctx, 'archive', ctx.config.actions.archive, p.entry);
 const path = (p: P): string => `actions.archive.${p.entry}`;
 
@@ -195,7 +201,7 @@ export default defineAction({
       const a = arc;
       const cutoff = await cutoffOf(c, e.olderThanMs);
       const archiveBefore = await countArchived(c, a, src.column, cutoff);
-      lastRuns.set(key(p), { cutoff, rows: 0, archiveBefore });
+      lastRuns.set(runKey(p), { cutoff, rows: 0, archiveBefore });
       const q = (s: string): string => c.escapeIdentifier(s);
       const text = sql.archiveOldBatch(q(src.schema), q(src.table), q(src.column), q(a.schema), q(a.table), a.returned.map(q), a.inserted.map(q));
       const loop = await batchLoop(
@@ -223,7 +229,7 @@ export default defineAction({
           }
         },
       );
-      lastRuns.set(key(p), { cutoff, rows: loop.rows, archiveBefore });
+      lastRuns.set(runKey(p), { cutoff, rows: loop.rows, archiveBefore });
       return {
         summary:
           `moved ${loop.rows} rows of ${display(src.schema, src.table)} older than ${cutoff} to ${display(a.schema, a.table)}` +
@@ -248,7 +254,7 @@ export default defineAction({
     const e = entry(ctx, p);
     return pgTarget(ctx, e.postgres).use(checkSignal(), async (c) => {
       const src = await sourceTable(c, e, path(p), ACTION);
-      const last = lastRuns.get(key(p));
+      const last = lastRuns.get(runKey(p));
       const cutoff = last?.cutoff ?? (await cutoffOf(c, e.olderThanMs));
       const left = await countOlder(c, src, cutoff);
       const from = display(src.schema, src.table);

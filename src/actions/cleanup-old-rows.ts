@@ -1,6 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import pg from 'pg';
-import type { CleanupConfig } from '../config.ts';
+import type { CleanupConfig, Config } from '../config.ts';
 import * as sql from '../sql/cleanup.ts';
 import { defineAction, type ActionContext } from './action.ts';
 import {
@@ -28,7 +28,13 @@ const Params = Type.Object(commonParams('cleanup'), { additionalProperties: fals
 type P = Static<typeof Params>;
 
 const ACTION = 'cleanup-old-rows';
-const key = (p: P): string => `cleanup:${p.entry}`;
+/** The database the entry's table lives in: one action at a time per Postgres server. */
+const key = (p: P, config?: Config): string => {
+  const server = config?.actions.cleanup[p.entry]?.postgres;
+  return server === undefined ? `cleanup:${p.entry}` : `postgres:${server}`;
+};
+/** The last run's cutoff is remembered per entry (verify checks against it). */
+const runKey = (p: P): string => `cleanup:${p.entry}`;
 const entry = (ctx: ActionContext, p: P): CleanupConfig => entryOf(ctx, 'cleanup', ctx.config.actions.cleanup, p.entry);
 
 export default defineAction({
@@ -44,7 +50,6 @@ export default defineAction({
   params: Params,
   idempotent: true,
   disruptive: false,
-  // The engine gives targetKey only the params, so the key names the entry, not its database.
   targetKey: key,
 
   async plan(ctx, p) {
@@ -85,14 +90,14 @@ export default defineAction({
     return withMaintenanceSession(pgTarget(ctx, e.postgres), signal, timeoutMs, async (c) => {
       const t = await sourceTable(c, e, `actions.cleanup.${p.entry}`, ACTION);
       const cutoff = await cutoffOf(c, e.olderThanMs);
-      lastRuns.set(key(p), { cutoff, rows: 0 });
+      lastRuns.set(runKey(p), { cutoff, rows: 0 });
       const text = sql.deleteOldBatch(c.escapeIdentifier(t.schema), c.escapeIdentifier(t.table), c.escapeIdentifier(t.column));
       const loop = await batchLoop(
         { pauseMs: e.pauseMs, maxBatches: p.max_batches, maxSeconds: p.max_seconds ?? COMMON_DEFAULTS.max_seconds, verb: 'deleted' },
         signal,
         async () => (await c.query(text, [cutoff, e.batchSize])).rowCount ?? 0,
       );
-      lastRuns.set(key(p), { cutoff, rows: loop.rows });
+      lastRuns.set(runKey(p), { cutoff, rows: loop.rows });
       const name = display(t.schema, t.table);
       return {
         summary:
@@ -107,7 +112,7 @@ export default defineAction({
     const e = entry(ctx, p);
     return pgTarget(ctx, e.postgres).use(checkSignal(), async (c) => {
       const t = await sourceTable(c, e, `actions.cleanup.${p.entry}`, ACTION);
-      const cutoff = lastRuns.get(key(p))?.cutoff ?? (await cutoffOf(c, e.olderThanMs));
+      const cutoff = lastRuns.get(runKey(p))?.cutoff ?? (await cutoffOf(c, e.olderThanMs));
       const n = await countOlder(c, t, cutoff);
       const name = display(t.schema, t.table);
       return {

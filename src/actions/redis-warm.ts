@@ -123,8 +123,11 @@ export default defineAction({
   params: Params,
   idempotent: true,
   disruptive: false,
-  // The engine gives targetKey only the params, so the key names the warm query, not its Redis.
-  targetKey: (p) => `redis-warm:${p.query}`,
+  // The Redis the query loads into: one action at a time per Redis server.
+  targetKey: (p, config) => {
+    const server = config?.actions.redisWarm[p.query]?.redis;
+    return server === undefined ? `redis-warm:${p.query}` : `redis:${server}`;
+  },
 
   async plan(ctx, p) {
     const w = warmQuery(ctx, p.query);
