@@ -174,7 +174,7 @@ export class Engine {
     }
     const startsAt = new Date(alert.startsAt);
     const episode = uuidFor(`${rule.name}\u0000${alert.fingerprint}\u0000${startsAt.toISOString()}`);
-    const target = rule.action.targetKey(params as never);
+    const target = rule.action.targetKey(params as never, this.d.config);
     const data: JobData = {
       trigger: 'alert', episode, rule: rule.name, alertname: alert.labels['alertname'] ?? '', fingerprint: alert.fingerprint,
       startsAt: startsAt.toISOString(), params, target, attempt: 1, seq: 0,
@@ -270,7 +270,7 @@ export class Engine {
         const id = uuidFor(`schedule\u0000${rule.name}\u0000${t.toISOString()}`);
         const data: JobData = {
           trigger: 'schedule', episode: id, rule: rule.name, alertname: '', fingerprint: '', startsAt: t.toISOString(),
-          params: rule.params, target: rule.action.targetKey(rule.params as never), attempt: 1, seq: 0,
+          params: rule.params, target: rule.action.targetKey(rule.params as never, this.d.config), attempt: 1, seq: 0,
         };
         const created = await this.boss.send(QUEUE, data, {
           id,
