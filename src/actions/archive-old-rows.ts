@@ -18,6 +18,7 @@ import {
   referencingKeys,
   sourceTable,
   type Relation,
+  entryTargetKey,
 } from './old-rows.ts';
 import { checkSignal, num, pgTarget, str, withMaintenanceSession } from './support.ts';
 
@@ -36,11 +37,7 @@ const Params = Type.Object(commonParams('archive'), { additionalProperties: fals
 type P = Static<typeof Params>;
 
 const ACTION = 'archive-old-rows';
-/** The database the entry's tables live in: one action at a time per Postgres server. */
-const key = (p: P, config?: Config): string => {
-  const server = config?.actions.archive[p.entry]?.postgres;
-  return server === undefined ? `archive:${p.entry}` : `postgres:${server}`;
-};
+const key = (p: P, config?: Config): string => entryTargetKey('archive', p.entry, config);
 /** The last run's cutoff is remembered per entry (verify checks against it). */
 const runKey = (p: P): string => `archive:${p.entry}`;
 const entry = (ctx: ActionContext, p: P): ArchiveConfig => entryOf(ctx, 'archive', ctx.config.actions.archive, p.entry);

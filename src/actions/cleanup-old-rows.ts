@@ -16,6 +16,7 @@ import {
   lastRuns,
   referencingKeys,
   sourceTable,
+  entryTargetKey,
 } from './old-rows.ts';
 import { checkSignal, pgTarget, withMaintenanceSession } from './support.ts';
 
@@ -28,11 +29,7 @@ const Params = Type.Object(commonParams('cleanup'), { additionalProperties: fals
 type P = Static<typeof Params>;
 
 const ACTION = 'cleanup-old-rows';
-/** The database the entry's table lives in: one action at a time per Postgres server. */
-const key = (p: P, config?: Config): string => {
-  const server = config?.actions.cleanup[p.entry]?.postgres;
-  return server === undefined ? `cleanup:${p.entry}` : `postgres:${server}`;
-};
+const key = (p: P, config?: Config): string => entryTargetKey('cleanup', p.entry, config);
 /** The last run's cutoff is remembered per entry (verify checks against it). */
 const runKey = (p: P): string => `cleanup:${p.entry}`;
 const entry = (ctx: ActionContext, p: P): CleanupConfig => entryOf(ctx, 'cleanup', ctx.config.actions.cleanup, p.entry);

@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import pg from 'pg';
-import type { CleanupConfig } from '../config.ts';
+import type { CleanupConfig, Config } from '../config.ts';
 import * as sql from '../sql/cleanup.ts';
 import type { ActionContext } from './action.ts';
 import { num, sleep, str } from './support.ts';
@@ -204,3 +204,12 @@ export async function batchLoop(
  * memory: the engine verifies in the process that ran. Without one, verify uses now().
  */
 export const lastRuns = new Map<string, { cutoff: string; rows: number; archiveBefore?: number }>();
+
+/**
+ * The engine's target key for an entry: the Postgres server its tables live on, so one
+ * action at a time runs per server (without the config: the entry itself).
+ */
+export function entryTargetKey(kind: 'cleanup' | 'archive', entry: string, config?: Config): string {
+  const server = config?.actions[kind][entry]?.postgres;
+  return server === undefined ? `${kind}:${entry}` : `postgres:${server}`;
+}
