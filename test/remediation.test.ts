@@ -382,3 +382,33 @@ rules:
   assert.equal(skipped['reason'], 'outside its maintenance windows');
   assert.equal((await runs('win-wait')) + (await runs('win-skip')), 0);
 });
+
+test('each remediation posts a Grafana annotation; a failing Grafana never fails the action', async (t) => {
+  const { createServer } = await import('node:http');
+  const received: Array<{ auth: string | undefined; body: { text: string; tags: string[]; time: number } }> = [];
+  let status = 200;
+  const grafana = createServer((req, res) => {
+    let data = '';
+    req.on('data', (c: Buffer) => (data += c.toString()));
+    req.on('end', () => {
+      if (req.method === 'POST' && req.url === '/api/annotations') received.push({ auth: req.headers.authorization, body: JSON.parse(data) });
+      res.writeHead(status, { 'content-type': 'application/json' }).end('{"id":1}');
+    });
+  });
+  await new Promise<void>((r) => grafana.listen(0, '127.0.0.1', r));
+  t.after(() => new Promise((r) => grafana.close(r)));
+  const port = (grafana.address() as import('node:net').AddressInfo).port;
+  const i = await instance(await stateDb(), RULES, `grafana: { url: "http://127.0.0.1:${port}", token: "grafana-token-123", tags: [housekeeper, demo] }`);
+  await i.post(notification([{ labels: { alertname: 'TestAlert', severity: 'warning', target: 'annotated' } }]));
+  const a = await until('an annotation', async () => received[0]);
+  assert.equal(a.auth, 'Bearer grafana-token-123');
+  assert.match(a.body.text, /^test-count on test:annotated \(count-it\): fixed/);
+  for (const tag of ['housekeeper', 'demo', 'rule:count-it', 'action:test-count', 'outcome:fixed', 'target:test:annotated']) assert.ok(a.body.tags.includes(tag), tag);
+  status = 500;
+  await i.post(notification([{ labels: { alertname: 'TestAlert', severity: 'warning', target: 'grafana-down' } }]));
+  await until('second annotation attempt', async () => received.length === 2);
+  const entry = await until('the run logged', async () => (await log(i, '?target=test:grafana-down'))[0]);
+  assert.equal(entry['outcome'], 'fixed', 'Grafana answering 500 does not fail the action');
+  assert.ok(i.lines.some((l) => l.includes('grafana annotation refused')));
+  assert.ok(!i.lines.some((l) => l.includes('grafana-token-123')), 'the token never reaches the log');
+});
