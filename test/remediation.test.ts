@@ -148,8 +148,7 @@ test('each alert by its own status: a resolved alert in a firing group never act
   assert.equal(r.status, 202);
   assert.deepEqual(r.json['results'], { resolved: 1, queued: 1, unmatched: 1 });
   await until('fire-a ran', async () => (await runs('fire-a')) === 1);
-  const items = await log(i, '?rule=count-it');
-  assert.equal(items.find((x) => x['target'] === 'test:fire-a')?.['outcome'], 'fixed');
+  await until('fire-a logged as fixed', async () => (await log(i, '?rule=count-it')).find((x) => x['target'] === 'test:fire-a')?.['outcome'] === 'fixed');
   assert.equal(await runs('res-a'), 0);
   assert.equal(await runs('unmatched-a'), 0);
 });
@@ -293,7 +292,8 @@ remediation: { rules_dir: ${rulesDir(rules)} }
   const b = await make();
   open.push(b);
   await until('embedded run', async () => (await runs('embedded')) === 1);
-  assert.equal((await log(b, '?target=test:embedded'))[0]?.['outcome'], 'fixed');
+  // The run row is written before verify; its outcome follows.
+  await until('embedded run logged as fixed', async () => (await log(b, '?target=test:embedded'))[0]?.['outcome'] === 'fixed');
 });
 
 test('a schedule fires once per scheduled time with two replicas running', async () => {
