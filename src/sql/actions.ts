@@ -66,22 +66,26 @@ WITH candidates AS (
     AND a.query_start < now() - make_interval(secs => $1)
 )`;
 
-/** Active queries over the threshold (oldest first), with totals before the limit. Never their text. */
-export const LIST_LONG_QUERIES = `${LONG_QUERIES}
+// The two session statements differ only in their candidates and the signal they send.
+const LIST_CANDIDATES = `
 SELECT pid, usename, application_name, datname, seconds, permitted,
        count(*) OVER ()::int AS total,
        (count(*) FILTER (WHERE permitted) OVER ())::int AS permitted_total
 FROM candidates
 ORDER BY seconds DESC, pid
 LIMIT $5`;
-
-/** Cancels the permitted ones among them (oldest first, at most $5), in one statement. */
-export const CANCEL_LONG_QUERIES = `${LONG_QUERIES},
+const signalCandidates = (fn: 'pg_cancel_backend' | 'pg_terminate_backend'): string => `,
 victims AS MATERIALIZED (
   SELECT * FROM candidates WHERE permitted ORDER BY seconds DESC, pid LIMIT $5
 )
-SELECT pid, usename, application_name, datname, seconds, pg_cancel_backend(pid) AS signalled
+SELECT pid, usename, application_name, datname, seconds, ${fn}(pid) AS signalled
 FROM victims`;
+
+/** Active queries over the threshold (oldest first), with totals before the limit. Never their text. */
+export const LIST_LONG_QUERIES = `${LONG_QUERIES}${LIST_CANDIDATES}`;
+
+/** Cancels the permitted ones among them (oldest first, at most $5), in one statement. */
+export const CANCEL_LONG_QUERIES = `${LONG_QUERIES}${signalCandidates('pg_cancel_backend')}`;
 
 const IDLE_IN_TRANSACTION = `
 WITH candidates AS (
@@ -93,21 +97,10 @@ WITH candidates AS (
 )`;
 
 /** Sessions idle in a transaction longer than the threshold (longest first), with totals. */
-export const LIST_IDLE_IN_TRANSACTION = `${IDLE_IN_TRANSACTION}
-SELECT pid, usename, application_name, datname, seconds, permitted,
-       count(*) OVER ()::int AS total,
-       (count(*) FILTER (WHERE permitted) OVER ())::int AS permitted_total
-FROM candidates
-ORDER BY seconds DESC, pid
-LIMIT $5`;
+export const LIST_IDLE_IN_TRANSACTION = `${IDLE_IN_TRANSACTION}${LIST_CANDIDATES}`;
 
 /** Terminates the permitted ones among them (longest first, at most $5), in one statement. */
-export const TERMINATE_IDLE_IN_TRANSACTION = `${IDLE_IN_TRANSACTION},
-victims AS MATERIALIZED (
-  SELECT * FROM candidates WHERE permitted ORDER BY seconds DESC, pid LIMIT $5
-)
-SELECT pid, usename, application_name, datname, seconds, pg_terminate_backend(pid) AS signalled
-FROM victims`;
+export const TERMINATE_IDLE_IN_TRANSACTION = `${IDLE_IN_TRANSACTION}${signalCandidates('pg_terminate_backend')}`;
 
 // ---------------------------------------------------------------------------------------
 // VACUUM
