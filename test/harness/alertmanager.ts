@@ -22,6 +22,7 @@ import path from 'node:path';
 import { stringify } from 'yaml';
 import { freePort } from './ports.ts';
 import { ManagedProcess, makeTempDir, removeTempDir, runTool, waitFor, withPortRetry, writeOwnedFile } from './proc.ts';
+import { ServerLifecycle } from './server.ts';
 import { mergeYamlConfig } from './yaml-config.ts';
 
 export interface AlertmanagerOptions {
@@ -153,7 +154,8 @@ function buildConfig(o: AlertmanagerOptions): string {
   return '# written by test/harness/alertmanager.ts\n' + stringify(mergeYamlConfig(config, o.extraConfig, 'alertmanager harness'));
 }
 
-class AlertmanagerImpl implements AlertmanagerServer {
+class AlertmanagerImpl extends ServerLifecycle implements AlertmanagerServer {
+  protected readonly kind = 'alertmanager';
   port = 0;
   clusterPort: number | undefined;
   readonly dir: string;
@@ -162,10 +164,9 @@ class AlertmanagerImpl implements AlertmanagerServer {
   readonly dataDir: string;
   readonly receiverName = RECEIVER;
   private readonly opts: AlertmanagerOptions;
-  private proc: ManagedProcess | undefined;
-  private destroyed = false;
 
   constructor(dir: string, opts: AlertmanagerOptions) {
+    super();
     this.dir = dir;
     this.opts = opts;
     this.configFile = path.join(dir, 'alertmanager.yml');
@@ -179,10 +180,6 @@ class AlertmanagerImpl implements AlertmanagerServer {
 
   get clusterAddress(): string | undefined {
     return this.clusterPort === undefined ? undefined : `127.0.0.1:${this.clusterPort}`;
-  }
-
-  get pid(): number | undefined {
-    return this.proc?.running ? this.proc.pid : undefined;
   }
 
   writeConfig(): void {
@@ -268,21 +265,6 @@ class AlertmanagerImpl implements AlertmanagerServer {
     return runTool(amtoolBin(), ['check-config', this.configFile], { asOwner: undefined, timeoutMs: 30_000 });
   }
 
-  async start(): Promise<void> {
-    if (this.destroyed) throw new Error(`alertmanager on port ${this.port}: start() after destroy()`);
-    if (this.proc?.running) return;
-    await this.launch();
-  }
-
-  async stop(): Promise<void> {
-    await this.proc?.stop(30_000);
-  }
-
-  async destroy(): Promise<void> {
-    this.destroyed = true;
-    await this.stop();
-    await removeTempDir(this.dir);
-  }
 }
 
 export async function startAlertmanager(opts: AlertmanagerOptions): Promise<AlertmanagerServer> {

@@ -12,6 +12,7 @@ import pg from 'pg';
 import { freePort } from './ports.ts';
 import type { PgServer } from './postgres.ts';
 import { ManagedProcess, makeTempDir, removeTempDir, serverOwner, waitFor, withPortRetry, writeOwnedFile } from './proc.ts';
+import { ServerLifecycle } from './server.ts';
 
 export interface PgBouncerServer {
   readonly port: number;
@@ -42,7 +43,8 @@ function quoteUserlist(s: string): string {
   return `"${s.replace(/"/g, '""')}"`;
 }
 
-class PgBouncerImpl implements PgBouncerServer {
+class PgBouncerImpl extends ServerLifecycle implements PgBouncerServer {
+  protected readonly kind = 'pgbouncer';
   port = 0;
   readonly adminPassword: string;
   readonly dir: string;
@@ -51,10 +53,9 @@ class PgBouncerImpl implements PgBouncerServer {
   private readonly primary: PgServer;
   private readonly poolSize: number;
   private readonly maxClientConn: number;
-  private proc: ManagedProcess | undefined;
-  private destroyed = false;
 
   constructor(primary: PgServer, dir: string, poolSize: number, maxClientConn: number) {
+    super();
     this.primary = primary;
     this.dir = dir;
     this.configFile = path.join(dir, 'pgbouncer.ini');
@@ -62,10 +63,6 @@ class PgBouncerImpl implements PgBouncerServer {
     this.adminPassword = randomBytes(18).toString('hex');
     this.poolSize = poolSize;
     this.maxClientConn = maxClientConn;
-  }
-
-  get pid(): number | undefined {
-    return this.proc?.running ? this.proc.pid : undefined;
   }
 
   adminUrl(): string {
@@ -144,21 +141,6 @@ syslog = 0
     }
   }
 
-  async start(): Promise<void> {
-    if (this.destroyed) throw new Error(`pgbouncer on port ${this.port}: start() after destroy()`);
-    if (this.proc?.running) return;
-    await this.launch();
-  }
-
-  async stop(): Promise<void> {
-    await this.proc?.stop(30_000);
-  }
-
-  async destroy(): Promise<void> {
-    this.destroyed = true;
-    await this.stop();
-    await removeTempDir(this.dir);
-  }
 }
 
 export async function startPgBouncer(

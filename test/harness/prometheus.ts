@@ -28,6 +28,7 @@ import path from 'node:path';
 import { isMap, isScalar, isSeq, parseDocument, stringify } from 'yaml';
 import { freePort } from './ports.ts';
 import { logTail, ManagedProcess, makeTempDir, removeTempDir, runTool, waitFor, withPortRetry, writeOwnedFile } from './proc.ts';
+import { ServerLifecycle } from './server.ts';
 import { mergeYamlConfig } from './yaml-config.ts';
 
 export interface ScrapeTarget {
@@ -339,7 +340,8 @@ interface ApiAnswer<T> {
   error?: string;
 }
 
-class PrometheusImpl implements PrometheusServer {
+class PrometheusImpl extends ServerLifecycle implements PrometheusServer {
+  protected readonly kind = 'prometheus';
   port = 0;
   readonly dir: string;
   readonly configFile: string;
@@ -348,10 +350,9 @@ class PrometheusImpl implements PrometheusServer {
   readonly rulesDir: string;
   loadedRuleFiles: string[] = [];
   private opts: PrometheusOptions;
-  private proc: ManagedProcess | undefined;
-  private destroyed = false;
 
   constructor(dir: string, opts: PrometheusOptions) {
+    super();
     this.dir = dir;
     this.opts = opts;
     this.configFile = path.join(dir, 'prometheus.yml');
@@ -362,10 +363,6 @@ class PrometheusImpl implements PrometheusServer {
 
   get url(): string {
     return `http://127.0.0.1:${this.port}`;
-  }
-
-  get pid(): number | undefined {
-    return this.proc?.running ? this.proc.pid : undefined;
   }
 
   /**
@@ -532,21 +529,8 @@ class PrometheusImpl implements PrometheusServer {
     return runTool(promtoolBin(), ['check', 'config', this.configFile], { asOwner: undefined, timeoutMs: 30_000 });
   }
 
-  async start(): Promise<void> {
-    if (this.destroyed) throw new Error(`prometheus on port ${this.port}: start() after destroy()`);
-    if (this.proc?.running) return;
-    await this.launch();
+  protected override async afterStart(): Promise<void> {
     if (this.opts.waitForTargets !== false) await this.waitForTargets();
-  }
-
-  async stop(): Promise<void> {
-    await this.proc?.stop(30_000);
-  }
-
-  async destroy(): Promise<void> {
-    this.destroyed = true;
-    await this.stop();
-    await removeTempDir(this.dir);
   }
 }
 

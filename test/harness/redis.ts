@@ -8,6 +8,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { freePort } from './ports.ts';
 import { ManagedProcess, makeTempDir, removeTempDir, waitFor, withPortRetry, writeOwnedFile } from './proc.ts';
+import { ServerLifecycle } from './server.ts';
 
 export interface RedisServer {
   readonly port: number;
@@ -60,26 +61,22 @@ function authPing(port: number, password: string): Promise<boolean> {
   });
 }
 
-class RedisImpl implements RedisServer {
+class RedisImpl extends ServerLifecycle implements RedisServer {
+  protected readonly kind = 'redis';
   port = 0;
   readonly password: string;
   readonly dir: string;
   readonly logFile: string;
   readonly configFile: string;
   private readonly opts: RedisOptions;
-  private proc: ManagedProcess | undefined;
-  private destroyed = false;
 
   constructor(dir: string, opts: RedisOptions) {
+    super();
     this.dir = dir;
     this.opts = opts;
     this.password = randomBytes(18).toString('hex');
     this.logFile = path.join(dir, 'redis.log');
     this.configFile = path.join(dir, 'redis.conf');
-  }
-
-  get pid(): number | undefined {
-    return this.proc?.running ? this.proc.pid : undefined;
   }
 
   url(db = 0): string {
@@ -129,21 +126,6 @@ class RedisImpl implements RedisServer {
     }
   }
 
-  async start(): Promise<void> {
-    if (this.destroyed) throw new Error(`redis on port ${this.port}: start() after destroy()`);
-    if (this.proc?.running) return;
-    await this.launch();
-  }
-
-  async stop(): Promise<void> {
-    await this.proc?.stop(30_000);
-  }
-
-  async destroy(): Promise<void> {
-    this.destroyed = true;
-    await this.stop();
-    await removeTempDir(this.dir);
-  }
 }
 
 export async function startRedis(opts: RedisOptions = {}): Promise<RedisServer> {
