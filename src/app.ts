@@ -83,12 +83,18 @@ export function buildApp(deps: AppDeps & { registry?: Registry }): App {
     void reply.status(status).send({ error: scrub(err.message) });
   });
 
+  // Scrapes that shared a collection share its rendering too: one render per collection and
+  // format, not one per scraper.
+  const rendered = new Map<boolean, { generation: number; text: Promise<string> }>();
   server.get('/metrics', async (req, reply) => {
     await runner.collect(scrapeDeadlineMs(req.headers['x-prometheus-scrape-timeout-seconds'], config));
-    if (wantsOpenMetrics(req.headers.accept)) {
-      return reply.type(OPENMETRICS_CONTENT_TYPE).send(await renderOpenMetrics(registry));
+    const om = wantsOpenMetrics(req.headers.accept);
+    let cached = rendered.get(om);
+    if (cached?.generation !== runner.completed) {
+      cached = { generation: runner.completed, text: om ? renderOpenMetrics(registry) : registry.metrics() };
+      rendered.set(om, cached);
     }
-    return reply.type(TEXT_CONTENT_TYPE).send(await registry.metrics());
+    return reply.type(om ? OPENMETRICS_CONTENT_TYPE : TEXT_CONTENT_TYPE).send(await cached.text);
   });
 
   // Liveness: the process answers. Readiness: it has booted and is not shutting down. Neither

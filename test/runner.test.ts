@@ -124,6 +124,7 @@ test('concurrent scrapes share one collection in flight', async (t) => {
   const results = await Promise.all(scrapes);
   assert.equal(b["only"]!.calls, 1);
   for (const r of results) assert.match(r.body, /^fake_up\{target="only"\} 1$/m);
+  assert.equal(new Set(results.map((r) => r.body)).size, 1, 'and one rendering of it');
   delete b["only"]!.gate;
   await scrape(app);
   assert.equal(b["only"]!.calls, 2, 'a scrape after the flight landed starts a new collection');
