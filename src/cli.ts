@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig } from './config.ts';
+import { ConfigError, loadConfig, type Config } from './config.ts';
 import { createLogger } from './log.ts';
-import { buildApp } from './app.ts';
+import { buildApp, type App } from './app.ts';
 import { Samples, evaluate, renderTable } from './check/checks.ts';
 import { remediationChecks } from './check/remediation.ts';
 
@@ -11,6 +11,27 @@ import { remediationChecks } from './check/remediation.ts';
 
 const USAGE = 'usage: housekeeper check [--json]   (config from HOUSEKEEPER_CONFIG)\n       housekeeper serve';
 
+/** How long `check` waits for the background checks (FAISS, backup verification) to report. */
+const BACKGROUND_WAIT_MS = 120_000;
+
+/**
+ * A collection in which the background checks have reported: they start on the first scrape
+ * and never block one, so a one-shot command collects again until every FAISS index has a
+ * finished check and every backup a verdict (bounded; what is still pending is reported so).
+ */
+async function settledCollection(app: App, config: Config): Promise<Samples> {
+  const end = Date.now() + BACKGROUND_WAIT_MS;
+  for (;;) {
+    await app.runner.collect(config.server.scrapeTimeoutMs);
+    const s = new Samples(await app.registry.getMetricsAsJSON());
+    const faissDone =
+      config.faiss.every((f) => s.one('faiss_index_check_timestamp_seconds', { target: f.name }) !== undefined) && s.sum('faiss_index_check_running') === 0;
+    const backupsDone = s.all('backup_last_verified_timestamp_seconds').every((x) => x.value > 0);
+    if ((faissDone && backupsDone) || Date.now() > end) return s;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
 async function check(json: boolean): Promise<number> {
   const path = process.env['HOUSEKEEPER_CONFIG'];
   if (!path) throw new ConfigError('(unset)', '', 'set HOUSEKEEPER_CONFIG to the path of the config file');
@@ -18,8 +39,7 @@ async function check(json: boolean): Promise<number> {
   const log = createLogger('silent');
   const app = buildApp({ config, log });
   try {
-    await app.runner.collect(config.server.scrapeTimeoutMs);
-    const samples = new Samples(await app.registry.getMetricsAsJSON());
+    const samples = await settledCollection(app, config);
     const results = [...evaluate(samples, config), ...(await remediationChecks(config, log))];
     const bad = results.some((r) => r.status === 'fail' || r.status === 'warn');
     process.stdout.write(json ? `${JSON.stringify({ ok: !bad, checks: results }, null, 2)}\n` : `${renderTable(results)}\n`);

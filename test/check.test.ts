@@ -111,3 +111,31 @@ backups:
     await certs.close();
   }
 });
+
+test('the vector index: check waits for the background FAISS check and reports it', async () => {
+  const { flatIndex, randomVectors, writeAtomically } = await import('./helpers/faiss.ts');
+  const { mkdtempSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dir = mkdtempSync(join(tmpdir(), 'hk-check-faiss-'));
+  const good = join(dir, 'good.index');
+  writeAtomically(good, flatIndex(randomVectors(300, 16, 3), 16).toBuffer());
+  const broken = join(dir, 'broken.index');
+  writeAtomically(broken, flatIndex(randomVectors(300, 16, 4), 16).toBuffer().subarray(0, 500));
+  const saved = configFile;
+  configFile = writeConfigFile(`
+faiss:
+  - { name: good, path: ${good} }
+  - { name: broken, path: ${broken} }
+`);
+  try {
+    const j = await run('--json');
+    assert.equal(j.code, 1);
+    const checks = (JSON.parse(j.out) as { checks: Array<{ check: string; status: string; target: string; value: string }> }).checks;
+    assert.equal(checks.find((c) => c.check === 'vector index loadable' && c.target === 'good')?.status, 'ok');
+    assert.equal(checks.find((c) => c.check === 'vector index recall@10' && c.target === 'good')?.value, '1.000');
+    assert.equal(checks.find((c) => c.check === 'vector index loadable' && c.target === 'broken')?.status, 'fail');
+  } finally {
+    configFile = saved;
+  }
+});
