@@ -131,6 +131,8 @@ export function evaluate(s: Samples, config: Config, nowS = Date.now() / 1000): 
     if (!up) continue;
     const color = s.all('elasticsearch_cluster_health_status', { target: t }).find((x) => x.value === 1)?.labels['color'];
     push('elasticsearch health', t, color === 'green' ? 'ok' : color === 'yellow' ? 'warn' : 'fail', String(color ?? 'unknown'), 'green');
+    // Without index patterns no index is looked at: no row, rather than a green "0" that was never checked.
+    if (e.indexPatterns.length === 0) continue;
     const past = s.sum('elasticsearch_index_pattern_indices_past_retention', { target: t });
     push('indices past retention', t, past > 0 ? 'warn' : 'ok', String(past), `none older than ${e.retentionMs / 86_400_000} days`);
   }
