@@ -14,6 +14,10 @@
 #     libopenblas.so.0, libgfortran, libquadmath next to the addon and runs patchelf on
 #     them, is disabled. It fails here (no libopenblas.so.0 without libopenblas, no
 #     patchelf) and is not needed: the addon links the system libraries.
+#   - src/faiss.cc patched with scripts/faiss-shim/float32.patch: add() and train() also
+#     take a Float32Array, which FAISS reads in place. Stock 0.5.1 takes only number[] and
+#     copies it element by element through N-API, which made a rebuild's add 3.5x slower
+#     and its memory 1.5x larger (bench/results/faiss-rebuild.md).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -28,8 +32,9 @@ pkg=node_modules/faiss-node
 addon="$pkg/build/Release/faiss-node.node"
 shim="$root/scripts/faiss-shim"
 
+# Loads, and takes a Float32Array (an addon built before the patch is rebuilt).
 faiss_loads() {
-  "$node_bin" -e "const f = require('faiss-node'); const i = new f.IndexFlatL2(4); if (i.getDimension() !== 4) process.exit(1)" >/dev/null 2>&1
+  "$node_bin" -e "const f = require('faiss-node'); const i = new f.IndexFlatL2(4); i.add(new Float32Array([1, 2, 3, 4])); if (i.getDimension() !== 4 || i.ntotal() !== 1) process.exit(1)" >/dev/null 2>&1
 }
 
 if [[ -f "$addon" ]] && faiss_loads; then
@@ -41,7 +46,7 @@ fi
 for f in node_modules/cmake-js/bin/cmake-js node_modules/node-api-headers/package.json; do
   [[ -f "$f" ]] || { echo "setup: $f missing (cmake-js and node-api-headers are devDependencies); run npm ci" >&2; exit 1; }
 done
-for tool in cmake g++ make; do
+for tool in cmake g++ make patch; do
   command -v "$tool" >/dev/null || { echo "setup: $tool not found; install Debian packages first" >&2; exit 1; }
 done
 [[ -f /usr/include/faiss/Index.h ]] || { echo "setup: FAISS headers missing; install libfaiss-dev" >&2; exit 1; }
@@ -58,6 +63,12 @@ if ! grep -qF "$marker" "$pkg/CMakeLists.txt"; then
   grep -qF 'if(EXISTS "/etc/debian_version")' "$pkg/CMakeLists.txt" \
     || { echo "setup: $pkg/CMakeLists.txt does not look like faiss-node 0.5.1's; cannot patch" >&2; exit 1; }
   sed -i "s|if(EXISTS \"/etc/debian_version\")|if(FALSE AND EXISTS \"/etc/debian_version\") $marker|" "$pkg/CMakeLists.txt"
+fi
+
+# Float32Array in add() and train(); applied once (npm ci restores the original file).
+if ! grep -qF 'napi_float32_array' "$pkg/src/faiss.cc"; then
+  patch --quiet --forward -p1 -d "$pkg" < "$shim/float32.patch" \
+    || { echo "setup: $shim/float32.patch does not apply to $pkg/src/faiss.cc (not faiss-node 0.5.1?)" >&2; exit 1; }
 fi
 
 logdir="$root/node_modules/.cache/housekeeper"

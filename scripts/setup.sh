@@ -17,7 +17,7 @@ APT_PACKAGES=(
   prometheus prometheus-alertmanager
   prometheus-postgres-exporter prometheus-redis-exporter
   libfaiss-dev python3-faiss python3-numpy libopenblas-dev liblapack-dev
-  cmake g++ make python3 openssl ca-certificates
+  cmake g++ make patch python3 openssl ca-certificates
 )
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -155,9 +155,23 @@ before(async () => {
   await su.query('INSERT INTO items (id, emb) VALUES (1, NULL)'); // no vector: not indexed
   await su.query(`
     CREATE FUNCTION gate() RETURNS boolean VOLATILE LANGUAGE plpgsql AS $$
-    BEGIN PERFORM pg_advisory_lock_shared(${GATE_KEY}); PERFORM pg_advisory_unlock_shared(${GATE_KEY}); RETURN true; END $$`);
-  // Two rows whose vectors cannot go into a 32-d index: wrong length, a NaN element.
-  await su.query(`CREATE VIEW mixed_items AS SELECT id, emb FROM items UNION ALL SELECT 2, ARRAY[1, 2, 3]::real[] UNION ALL SELECT 3, array_fill('NaN'::real, ARRAY[${DIM}])`);
+    BEGIN
+      IF NOT pg_try_advisory_lock_shared(${GATE_KEY}) THEN
+        -- A notice flushes the server's output buffer: the rows before the gate reach the
+        -- build while it waits (COPY would otherwise hold the last few kB back).
+        RAISE NOTICE 'gate closed';
+        PERFORM pg_advisory_lock_shared(${GATE_KEY});
+      END IF;
+      PERFORM pg_advisory_unlock_shared(${GATE_KEY});
+      RETURN true;
+    END $$`);
+  // double precision[] vectors (cast to real on the server), and three rows that cannot go
+  // into a 32-d index: wrong length, a NaN element, a NULL id with a good vector.
+  await su.query(
+    `CREATE VIEW mixed_items AS SELECT id::bigint AS id, emb::double precision[] AS emb FROM items ` +
+      `UNION ALL SELECT 2, ARRAY[1, 2, 3]::double precision[] UNION ALL SELECT 3, array_fill('NaN'::double precision, ARRAY[${DIM}]) ` +
+      `UNION ALL SELECT NULL, array_fill(0.5::double precision, ARRAY[${DIM}])`,
+  );
   await su.query(`CREATE VIEW gated_items AS SELECT id, emb FROM items WHERE id <= ${(rows[GATE_AFTER - 1] as { id: number }).id} OR gate()`);
 
   docsPath = join(tempDir('hk-faiss-docs-'), 'docs.index');
@@ -274,22 +288,26 @@ test('faiss-rebuild refuses what would abort FAISS, before FAISS sees it; the li
   assert.deepEqual(buildsInProgress(), []);
 });
 
-test('rows with unusable vectors fail the build unless max_skipped_rows allows them; the live file keeps its mode', async () => {
+test('double precision vectors are read as real; rows with an unusable vector or a NULL id fail the build unless max_skipped_rows allows them; the live file keeps its mode', async () => {
   await assert.rejects(
     action('faiss-rebuild').run(ctx, { index: 'mixed' }, AbortSignal.timeout(60_000)),
     /row [23] has no usable vector or id .*max_skipped_rows is 0/,
   );
   assert.equal(existsSync(mixedPath), false, 'nothing published');
   assert.deepEqual(temporaries(mixedPath), []);
-  const { result, verdict } = await runAction('faiss-rebuild', { index: 'mixed', max_skipped_rows: 2 });
+  await assert.rejects(
+    action('faiss-rebuild').run(ctx, { index: 'mixed', max_skipped_rows: 2 }, AbortSignal.timeout(60_000)),
+    /row \(NULL id\) has no usable vector or id .*3 such rows, max_skipped_rows is 2/,
+  );
+  const { result, verdict } = await runAction('faiss-rebuild', { index: 'mixed', max_skipped_rows: 3 });
   assert.ok(verdict.fixed, verdict.detail);
-  assert.equal(result.details?.['skipped_rows'], 2);
-  assert.deepEqual([...(result.details?.['skipped_ids'] as string[])].sort(), ['2', '3']);
+  assert.equal(result.details?.['skipped_rows'], 3);
+  assert.deepEqual([...(result.details?.['skipped_ids'] as string[])].sort(), ['2', '3', 'NULL']);
   assert.equal(load(mixedPath).ntotal(), ROWS);
   await assertMapsBack(mixedPath, 50);
   // The operator's file mode (here: group-readable only) survives a rebuild, for the index and its map.
   chmodSync(mixedPath, 0o640);
-  await runAction('faiss-rebuild', { index: 'mixed', max_skipped_rows: 2 });
+  await runAction('faiss-rebuild', { index: 'mixed', max_skipped_rows: 3 });
   assert.equal(statSync(mixedPath).mode & 0o777, 0o640);
   assert.equal(statSync(idsPath(mixedPath)).mode & 0o777, 0o640);
 });

@@ -45,7 +45,7 @@ export default defineAction({
   name: 'faiss-rebuild',
   description:
     'Rebuilds a FAISS index (config faiss[]) from its source table in a child process (SCHED_IDLE, nice 19; the service ' +
-    'keeps answering): one cursor in one snapshot streams the rows in batches, the index (the factory param, else the live ' +
+    'keeps answering): one binary COPY in one snapshot streams the rows, the index (the factory param, else the live ' +
     'index\'s type, else faiss[].factory) is trained on a uniform sample when its type needs it, the vectors are added, and ' +
     'the new file is written beside the live one under a temporary name, fsynced and verified (FAISS loads it, ntotal equals ' +
     'the rows, recall@10 of a sample against exact search meets recall_floor; an IVF index\'s nprobe is raised until it ' +

@@ -265,7 +265,6 @@ export function outcomeDetails(o: BuildOutcome, cfg: FaissIndexConfig): Record<s
     seconds: s.seconds,
     child_peak_rss_bytes: s.peakRssBytes ?? null,
     peak_rss_by_phase: s.peakRssByPhase,
-    vector_path: s.vectorPath,
     leftovers_removed: o.leftoversRemoved,
     ...(o.reconciled ? { repaired: o.reconciled } : {}),
   };

@@ -3,11 +3,11 @@
 // its map: it fills three temporary files the parent named, verifies them, and reports; the
 // parent publishes them by rename. Killed at any point, it leaves only temporary files.
 //
-//   1. fetch: one cursor in one REPEATABLE READ snapshot, FETCH in batches (the next batch is
-//      requested before the current one is decoded, so the server works while we decode).
-//      Each vector goes, as little-endian float32, into the vectors file, which is laid out
-//      as a flat index image (format.ts flatImageHeader; the header is written last), and
-//      its row id into the id map. A reservoir keeps a uniform training sample in memory.
+//   1. fetch: one binary COPY in one REPEATABLE READ snapshot (the server encodes in its
+//      parallel workers when it has them; sql/faiss-rebuild.ts). Each vector goes, as
+//      little-endian float32, into the vectors file, which is laid out as a flat index
+//      image (format.ts flatImageHeader; the header is written last), and its row id into
+//      the id map. A reservoir keeps a uniform training sample in memory.
 //   2. train on the sample (types that need it), 3. add the vectors file back in batches,
 //   4. write the index (FAISS writes the file the child created itself, so the path is
 //      known to open; a failure inside FAISS's writer aborts this process only), set nprobe
@@ -26,12 +26,14 @@ import { setPriority } from 'node:os';
 import faiss from 'faiss-node';
 import type { Index } from 'faiss-node';
 import pg from 'pg';
+import { to as copyTo } from 'pg-copy-streams';
 import { createHash } from 'node:crypto';
 import { minTrainingPoints } from './factory.ts';
 import { flatImageHeader } from './format.ts';
 import { encodeIdsHeader, IDS_HEADER_BYTES } from './ids.ts';
 import type { BuildJob, BuildMessage, BuildStage, BuildStats } from './rebuild-protocol.ts';
-import { BEGIN_READ, COMMIT, declareRebuildCursor, fetchRebuildRows, SET_LOCAL_IDLE_TIMEOUT } from '../sql/faiss-rebuild.ts';
+import { BEGIN_READ, COMMIT, copyRebuildRows, SET_LOCAL_IDLE_TIMEOUT, SET_LOCAL_PARALLEL_READ } from '../sql/faiss-rebuild.ts';
+import { CopyBinaryReader, type TupleView } from './copy-binary.ts';
 
 const FLAT_HEADER_BYTES = 45;
 const RECALL_MARGIN = 0.02;
@@ -71,9 +73,9 @@ function samplePositions(total: number, n: number, rnd: () => number): number[] 
 
 /**
  * A full collection once every 32 MB of garbage made. The child's live heap is
- * small, but it churns through every vector as text, as a Buffer and as a number[] (and
- * faiss-node boxes each element while it copies), and V8 lets the old generation grow by
- * hundreds of MB before it collects on its own. A full GC of a small heap takes milliseconds.
+ * small, but every vector passes through it as a chunk of the COPY stream (external
+ * Buffers V8 does not count against its heap), and V8 lets the process grow by hundreds of
+ * MB before it collects on its own. A full GC of a small heap takes milliseconds.
  */
 let garbage = 0;
 const GC_EVERY = 32 * 1048576;
@@ -162,27 +164,26 @@ function recallOf(exact: Neighbour[][], ann: Neighbour[][], k: number, metric: '
 }
 
 /**
- * Whether this faiss-node build takes a Float32Array in add() and train() (a build patched to;
- * stock 0.5.1 throws a TypeError on anything but an Array, before FAISS sees it). With it, the
- * vectors go to FAISS without faiss-node's element-by-element copy out of a number[], which is
- * most of the time and the memory of a build (docs/faiss.md, bench/results/faiss-rebuild.md).
+ * add() and train() of the faiss-node that scripts/build-faiss-node.sh builds: they take a
+ * Float32Array and FAISS reads it in place (scripts/faiss-shim/float32.patch). Stock 0.5.1's
+ * number[] path copies element by element; it was most of a build's time and memory.
  */
 interface Float32Taking {
   add(x: Float32Array): void;
   train(x: Float32Array): void;
 }
-const TAKES_FLOAT32 = ((): boolean => {
+function float32(index: Index): Float32Taking {
+  return index as unknown as Float32Taking;
+}
+function requireFloat32Addon(): void {
+  const probe = new faiss.IndexFlatL2(2);
   try {
-    const probe = new faiss.IndexFlatL2(2);
-    (probe as unknown as Float32Taking).add(new Float32Array([1, 2]));
-    return probe.ntotal() === 1;
+    float32(probe).add(new Float32Array([1, 2]));
   } catch {
-    return false;
+    // stock faiss-node throws a TypeError here, before FAISS sees anything
   }
-})();
-
-type RawRow = [string | null, string];
-const RAW_TYPES = { getTypeParser: () => (v: string) => v } as unknown as pg.CustomTypesConfig;
+  if (probe.ntotal() !== 1) throw new Error('this faiss-node build does not take a Float32Array (scripts/faiss-shim/float32.patch); run npm run setup');
+}
 
 async function build(job: BuildJob): Promise<BuildStats> {
   const t0 = performance.now();
@@ -191,6 +192,7 @@ async function build(job: BuildJob): Promise<BuildStats> {
   const rnd = prng(job.seed);
   const metricType = job.metric === 'l2' ? faiss.MetricType.METRIC_L2 : faiss.MetricType.METRIC_INNER_PRODUCT;
 
+  requireFloat32Addon();
   // Files first: a path that cannot be created fails here, before any work.
   const vecFd = openSync(job.files.vectors, 'wx+', 0o600);
   const idsFd = openSync(job.files.ids, 'wx', job.mode);
@@ -218,78 +220,86 @@ async function build(job: BuildJob): Promise<BuildStats> {
     try {
       await client.query(BEGIN_READ);
       await client.query(SET_LOCAL_IDLE_TIMEOUT);
-      await client.query(declareRebuildCursor((n) => client.escapeIdentifier(n), job.source));
+      for (const sql of SET_LOCAL_PARALLEL_READ) await client.query(sql);
       // Placeholders, written at the files' current offsets; the real headers go in last.
       writeAll(vecFd, Buffer.alloc(FLAT_HEADER_BYTES));
       writeAll(idsFd, Buffer.alloc(IDS_HEADER_BYTES));
-      const fetch = (): Promise<pg.QueryArrayResult<RawRow>> =>
-        client.query<RawRow>({ text: fetchRebuildRows(job.batchSize), rowMode: 'array', types: RAW_TYPES });
-      let next = fetch();
-      progress('fetching', 0);
-      for (;;) {
-        const r = await next;
-        if (r.rows.length === 0) break;
-        // Ask for the next batch now: the server prepares it while this one is decoded.
-        next = fetch();
-        next.catch(() => {}); // awaited on the next turn; never an unhandled rejection
-        let n = 0;
-        for (const row of r.rows) {
-          const b = Buffer.from(row[1], 'base64');
-          // PostgreSQL's binary array: ndim, has-nulls flag, element type, then per
-          // dimension (length, lower bound), then per element (byte length, value).
-          const ok = b.length >= 20 && b.readInt32BE(0) === 1 && b.readInt32BE(4) === 0 && b.readUInt32BE(8) === FLOAT4_OID;
-          const len = ok ? b.readInt32BE(12) : -1;
-          if (dim === 0 && ok && len > 0) {
-            // The first usable row sets the dimension; the empty index says whether it trains.
-            dim = len;
-            index = faiss.Index.fromFactory(dim, job.factory, metricType);
-            needsTraining = !index.isTrained();
-            batchFloats = new Float32Array(job.batchSize * dim);
-            sampleCap = needsTraining ? job.trainSize : 0;
-            // Grown as rows arrive (doubling, up to the cap): a small table never pays for the cap.
-            reservoir = new Float32Array(Math.min(sampleCap, 4096) * dim);
-          }
-          // A NULL id (a view can have one) cannot be mapped: an unusable row like a bad vector.
-          let good = ok && len === dim && b.length === 20 + 8 * dim && row[0] !== null;
-          const base = n * dim;
-          for (let i = 0, p = 20; good && i < dim; i++, p += 8) {
-            const v = b.readFloatBE(p + 4);
-            if (b.readInt32BE(p) !== 4 || !Number.isFinite(v)) good = false;
-            else batchFloats[base + i] = v;
-          }
-          if (!good) {
-            skipped++;
-            if (skippedIds.length < 10) skippedIds.push(row[0] ?? 'NULL');
-            if (skipped > job.maxSkipped) {
-              throw new Error(
-                `row ${row[0] ?? '(NULL id)'} has no usable vector or id (${dim === 0 ? 'not a one-dimensional real array' : `expected ${dim} finite elements`}); ` +
-                  `${skipped} such rows, max_skipped_rows is ${job.maxSkipped}`,
-              );
-            }
-            continue;
-          }
-          idBuf.writeBigInt64LE(BigInt(row[0] as string), n * 8);
-          // Reservoir sampling (algorithm R): every row is in the sample with equal chance.
-          const slot = rows < sampleCap ? rows : Math.floor(rnd() * (rows + 1));
-          if (slot < sampleCap) {
-            let res = reservoir as Float32Array;
-            if ((slot + 1) * dim > res.length) {
-              const grown = new Float32Array(Math.min(sampleCap, Math.max(slot + 1, (res.length / dim) * 2)) * dim);
-              grown.set(res);
-              reservoir = res = grown;
-            }
-            res.set(batchFloats.subarray(base, base + dim), slot * dim);
-          }
-          rows++;
-          n++;
-        }
-        if (n > 0) {
-          writeAll(vecFd, new Uint8Array(batchFloats.buffer, 0, n * dim * 4));
-          writeAll(idsFd, idBuf.subarray(0, n * 8));
-        }
+      let n = 0; // rows in the current batch
+      const flush = (): void => {
+        if (n === 0) return;
+        writeAll(vecFd, new Uint8Array(batchFloats.buffer, 0, n * dim * 4));
+        writeAll(idsFd, idBuf.subarray(0, n * 8));
+        n = 0;
         progress('fetching', rows);
-        churned(r.rows.length * (dim * 24 + 64));
+      };
+      const take = (t: TupleView): void => {
+        const b = t.buf;
+        const idLen = t.length[0] as number;
+        const idAt = t.start[0] as number;
+        const vLen = t.length[1] as number;
+        const p0 = t.start[1] as number;
+        // PostgreSQL's binary array: ndim, has-nulls flag, element type, then per
+        // dimension (length, lower bound), then per element (byte length, value).
+        const ok = vLen >= 20 && b.readInt32BE(p0) === 1 && b.readInt32BE(p0 + 4) === 0 && b.readUInt32BE(p0 + 8) === FLOAT4_OID;
+        const len = ok ? b.readInt32BE(p0 + 12) : -1;
+        if (dim === 0 && ok && len > 0) {
+          // The first usable row sets the dimension; the empty index says whether it trains.
+          dim = len;
+          index = faiss.Index.fromFactory(dim, job.factory, metricType);
+          needsTraining = !index.isTrained();
+          batchFloats = new Float32Array(job.batchSize * dim);
+          sampleCap = needsTraining ? job.trainSize : 0;
+          // Grown as rows arrive (doubling, up to the cap): a small table never pays for the cap.
+          reservoir = new Float32Array(Math.min(sampleCap, 4096) * dim);
+        }
+        // A NULL id (a view can have one) cannot be mapped: an unusable row like a bad vector.
+        let good = ok && len === dim && vLen === 20 + 8 * dim && idLen === 8;
+        const base = n * dim;
+        for (let i = 0, p = p0 + 20; good && i < dim; i++, p += 8) {
+          const v = b.readFloatBE(p + 4);
+          if (b.readInt32BE(p) !== 4 || !Number.isFinite(v)) good = false;
+          else batchFloats[base + i] = v;
+        }
+        if (!good) {
+          const id = idLen === 8 ? b.readBigInt64BE(idAt).toString() : 'NULL';
+          skipped++;
+          if (skippedIds.length < 10) skippedIds.push(id);
+          if (skipped > job.maxSkipped) {
+            throw new Error(
+              `row ${idLen === 8 ? id : '(NULL id)'} has no usable vector or id (${dim === 0 ? 'not a one-dimensional real array' : `expected ${dim} finite elements`}); ` +
+                `${skipped} such rows, max_skipped_rows is ${job.maxSkipped}`,
+            );
+          }
+          return;
+        }
+        // int8 big-endian in, int64 little-endian out: the id map's layout (ids.ts).
+        idBuf.writeBigInt64LE(b.readBigInt64BE(idAt), n * 8);
+        // Reservoir sampling (algorithm R): every row is in the sample with equal chance.
+        const slot = rows < sampleCap ? rows : Math.floor(rnd() * (rows + 1));
+        if (slot < sampleCap) {
+          let res = reservoir as Float32Array;
+          if ((slot + 1) * dim > res.length) {
+            const grown = new Float32Array(Math.min(sampleCap, Math.max(slot + 1, (res.length / dim) * 2)) * dim);
+            grown.set(res);
+            reservoir = res = grown;
+          }
+          res.set(batchFloats.subarray(base, base + dim), slot * dim);
+        }
+        rows++;
+        n++;
+        if (n === job.batchSize) flush();
+      };
+      progress('fetching', 0);
+      // One COPY in the snapshot: the server streams, the socket's flow control paces it
+      // while a chunk is decoded and spooled, so memory stays at a chunk plus a batch.
+      const reader = new CopyBinaryReader(2);
+      const stream = client.query(copyTo(copyRebuildRows((name) => client.escapeIdentifier(name), job.source)));
+      for await (const chunk of stream as AsyncIterable<Buffer>) {
+        reader.feed(chunk, take);
+        churned(chunk.length);
       }
+      reader.end();
+      flush();
       await client.query(COMMIT);
     } finally {
       await client.end().catch(() => {});
@@ -312,15 +322,7 @@ async function build(job: BuildJob): Promise<BuildStats> {
         throw new Error(`${job.factory} needs at least ${need} training vectors; the source has ${rows} rows and the sample is ${trainVectors}`);
       }
       progress('training', rows);
-      const res = (reservoir as Float32Array).subarray(0, trainVectors * dim);
-      if (TAKES_FLOAT32) {
-        (index as unknown as Float32Taking).train(res);
-      } else {
-        const sample = new Array<number>(res.length);
-        for (let i = 0; i < sample.length; i++) sample[i] = res[i] as number;
-        index.train(sample);
-        churned(GC_EVERY);
-      }
+      float32(index).train((reservoir as Float32Array).subarray(0, trainVectors * dim));
       if (!index.isTrained()) throw new Error('the index is still untrained after train()');
     }
     reservoir = undefined;
@@ -335,14 +337,7 @@ async function build(job: BuildJob): Promise<BuildStats> {
       for (let done = 0; done < rows; ) {
         const n = Math.min(job.batchSize, rows - done);
         readAll(vecFd, buf.subarray(0, n * dim * 4), FLAT_HEADER_BYTES + done * dim * 4);
-        if (TAKES_FLOAT32) {
-          (index as unknown as Float32Taking).add(floats.subarray(0, n * dim));
-        } else {
-          const arr = new Array<number>(n * dim);
-          for (let i = 0; i < arr.length; i++) arr[i] = floats[i] as number;
-          index.add(arr);
-          churned(n * dim * 40);
-        }
+        float32(index).add(floats.subarray(0, n * dim));
         done += n;
         progress('adding', done);
       }
@@ -448,7 +443,6 @@ async function build(job: BuildJob): Promise<BuildStats> {
         seconds,
         peakRssBytes: peakRss(),
         peakRssByPhase: memory,
-        vectorPath: TAKES_FLOAT32 ? 'Float32Array' : 'number[]',
       };
     } finally {
       closeSync(idx);

@@ -54,8 +54,6 @@ export interface BuildStats {
   /** Peak resident memory of the child (VmHWM), bytes. */
   peakRssBytes: number | undefined;
   /** Peak resident memory (VmHWM, bytes) at the end of each phase, to see which one sets the peak. */
-  /** How vectors reach FAISS: number[] (stock faiss-node 0.5.1) or Float32Array (a build that takes it). */
-  vectorPath: 'number[]' | 'Float32Array';
   peakRssByPhase: Partial<Record<'start' | 'fetch' | 'train' | 'add' | 'write' | 'verify', number>>;
 }
 

@@ -51,26 +51,29 @@ export const COMMIT = 'COMMIT';
 /** Per-transaction bounds: a hung child is dropped by the server, not kept open for ever. */
 export const SET_LOCAL_IDLE_TIMEOUT = `SET LOCAL idle_in_transaction_session_timeout = '600s'`;
 
-export const CURSOR_NAME = 'hk_faiss_rebuild';
+/**
+ * Let the server spread the per-element encoding (array_send, about 30 ns per float, the
+ * largest part of the read) over its parallel workers: the planner's default costs never
+ * choose a parallel plan for a query that returns every row. Transaction-scoped; the
+ * server's worker limits (max_parallel_workers_per_gather, which an operator can set to 0
+ * for housekeeper's role) still decide how many, if any.
+ */
+export const SET_LOCAL_PARALLEL_READ: readonly string[] = [
+  'SET LOCAL parallel_setup_cost = 0',
+  'SET LOCAL parallel_tuple_cost = 0',
+];
 
 /**
- * The cursor over the rows that have a vector. Each vector travels as the base64 of
- * array_send(): PostgreSQL's binary array format (big-endian float4 elements, each with a
- * length word), which the child decodes far faster than the text form of 128 floats
- * (node-postgres decodes every field as a string, so a bytea in binary mode would not survive).
- * `quote` is the driver's escapeIdentifier; the names are the catalog's.
+ * The rows that have a vector, as binary COPY: (id int8, vector as array_send() bytea, i.e.
+ * PostgreSQL's binary array format: big-endian float4 elements, each with a length word).
+ * array_send in the SELECT list runs in the parallel workers; a bare real[] column would be
+ * encoded by the leader alone while it writes the COPY stream. `quote` is the driver's
+ * escapeIdentifier; the names are the catalog's.
  */
-export function declareRebuildCursor(quote: (name: string) => string, s: RebuildSource): string {
+export function copyRebuildRows(quote: (name: string) => string, s: RebuildSource): string {
   const vec = s.castToReal ? `${quote(s.vectorColumn)}::real[]` : quote(s.vectorColumn);
   return (
-    `DECLARE ${CURSOR_NAME} NO SCROLL CURSOR FOR ` +
-    `SELECT ${quote(s.idColumn)}::int8 AS id, encode(array_send(${vec}), 'base64') AS v ` +
-    `FROM ${quote(s.schema)}.${quote(s.table)} WHERE ${quote(s.vectorColumn)} IS NOT NULL`
+    `COPY (SELECT ${quote(s.idColumn)}::int8, array_send(${vec}) ` +
+    `FROM ${quote(s.schema)}.${quote(s.table)} WHERE ${quote(s.vectorColumn)} IS NOT NULL) TO STDOUT (FORMAT binary)`
   );
-}
-
-/** The next `rows` rows of the cursor (an integer we checked; FETCH takes no parameter). */
-export function fetchRebuildRows(rows: number): string {
-  if (!Number.isSafeInteger(rows) || rows < 1) throw new Error(`fetch size must be a positive integer, got ${rows}`);
-  return `FETCH FORWARD ${rows} FROM ${CURSOR_NAME}`;
 }
