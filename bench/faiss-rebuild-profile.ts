@@ -1,6 +1,6 @@
 // Where faiss-node's time goes in a build, for bench/faiss-rebuild.ts: trains IVF on a sample
 // and adds every vector of a raw float32 file, through number[] (what stock faiss-node 0.5.1
-// takes) and, when the addon accepts it (a build with bench/faiss-node-float32.patch), through
+// takes) and, when the addon accepts it (scripts/faiss-shim/float32.patch, applied by setup), through
 // Float32Array. IndexFlat.add is a copy inside FAISS, so its time is faiss-node's conversion.
 // Prints one JSON object. Usage:
 //   node bench/faiss-rebuild-profile.ts ADDON_PACKAGE_DIR VECTORS_F32_FILE COUNT DIM NLIST TRAIN

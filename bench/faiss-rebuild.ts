@@ -8,9 +8,11 @@
 //  1. Wall time, interleaved rounds in one run: python3-faiss (Debian's, /usr/bin/python3,
 //     bench/faiss-rebuild.py) trains IVF256,Flat on a 20k sample and adds the 100k from numpy
 //     arrays; housekeeper's faiss-rebuild (called in this process, as the engine would) does
-//     the same from the table: cursor, train on a 20k sample, add, write, verify, publish.
-//     Target: rebuild wall ≤ 1.25 × python's train+add. The child's own phase times come
-//     from the action's result.
+//     the same from the table: binary COPY, train on a 20k sample, add, write, verify,
+//     publish. Target: rebuild wall ≤ 1.25 × python's train+add. The child's own phase
+//     times come from the action's result. Beside it, for an end-to-end comparison,
+//     python3-faiss reading the same table (psycopg2, binary COPY parsed by numpy in place),
+//     then train, add and write_index, timed from process start to exit.
 //  2. /metrics while a rebuild runs: housekeeper as its own process (scripts/node.sh
 //     src/main.ts), the rebuild triggered by an alert through the webhook and the engine.
 //     Sequential closed-loop scrapes with Prometheus's headers; idle phases and rebuild phases
@@ -18,12 +20,13 @@
 //     it. Target: p99 during ≤ 2 × idle p99.
 //  3. Peak RSS of the build child (VmHWM, reported by the child itself) against 2 × the
 //     index file's size + 150 MB.
-//  4. Profile: where faiss-node's time goes (array conversion, batch size), in this process.
+//  4. Profile: faiss-node's train and add through number[] (stock 0.5.1's only path) and
+//     through Float32Array (scripts/faiss-shim/float32.patch), in a process of its own.
 //
 // OPENBLAS_CORETYPE and the thread settings of the environment are left as they are for
 // both sides. Knobs: HOUSEKEEPER_BENCH_REBUILD_VECTORS (100000), _ROUNDS (3), _IDLE_SECONDS (6).
 import { execFile } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -141,12 +144,35 @@ interface PythonRun {
 }
 
 async function python(file: string, seed: number): Promise<PythonRun> {
-  const { stdout } = await promisify(execFile)(PYTHON, [path.join(ROOT, 'bench', 'faiss-rebuild.py'), file, String(N), String(D), FACTORY, String(TRAIN), String(seed)], {
+  const { stdout } = await promisify(execFile)(PYTHON, [path.join(ROOT, 'bench', 'faiss-rebuild.py'), 'arrays', file, String(N), String(D), FACTORY, String(TRAIN), String(seed)], {
     env: process.env,
     timeout: 600_000,
     maxBuffer: 1 << 20,
   });
   return JSON.parse(stdout.trim().split('\n').pop() as string) as PythonRun;
+}
+
+interface PythonPgRun extends PythonRun {
+  fetch_seconds: number;
+  write_seconds: number;
+  rows: number;
+  /** Process start to exit, as seen from here: interpreter, imports, connection included. */
+  wall: number;
+}
+
+/** python3-faiss from the table; the URL (with its password) goes in the environment, not argv. */
+async function pythonFromPostgres(url: string, out: string, seed: number): Promise<PythonPgRun> {
+  const t0 = performance.now();
+  const { stdout } = await promisify(execFile)(
+    PYTHON,
+    [path.join(ROOT, 'bench', 'faiss-rebuild.py'), 'postgres', 'env:HK_BENCH_PG_URL', 'bench_vectors', String(D), FACTORY, String(TRAIN), String(seed), out],
+    { env: { ...process.env, HK_BENCH_PG_URL: url }, timeout: 600_000, maxBuffer: 1 << 20 },
+  );
+  const wall = (performance.now() - t0) / 1000;
+  const r = JSON.parse(stdout.trim().split('\n').pop() as string) as PythonPgRun;
+  if (r.rows !== N) throw new Error(`python read ${r.rows} rows, expected ${N}`);
+  rmSync(out, { force: true });
+  return { ...r, wall };
 }
 
 interface NodeRun {
@@ -317,43 +343,13 @@ interface Profile {
   peakRssBytes: number;
 }
 
-async function profile(pkg: string, rawFile: string, mode: 'number' | 'float32'): Promise<Profile> {
+async function profile(rawFile: string, mode: 'number' | 'float32'): Promise<Profile> {
   const { stdout } = await promisify(execFile)(
     process.execPath,
-    [path.join(ROOT, 'bench', 'faiss-rebuild-profile.ts'), pkg, rawFile, String(N), String(D), String(NLIST), String(TRAIN), mode],
+    [path.join(ROOT, 'bench', 'faiss-rebuild-profile.ts'), path.join(ROOT, 'node_modules', 'faiss-node'), rawFile, String(N), String(D), String(NLIST), String(TRAIN), mode],
     { env: process.env, timeout: 600_000, maxBuffer: 1 << 20 },
   );
   return JSON.parse(stdout.trim().split('\n').pop() as string) as Profile;
-}
-
-/**
- * A copy of faiss-node with bench/faiss-node-float32.patch (add and train take a
- * Float32Array), built like scripts/build-faiss-node.sh builds the real one, under
- * node_modules/.cache. Only the profile loads it; the service never does. Undefined when it
- * cannot be built here (the figure is then missing from the report).
- */
-async function float32Addon(): Promise<string | undefined> {
-  const dest = path.join(ROOT, 'node_modules', '.cache', 'housekeeper', 'faiss-node-float32');
-  const patch = path.join(ROOT, 'bench', 'faiss-node-float32.patch');
-  const stamp = path.join(dest, '.housekeeper-patch');
-  const want = readFileSync(patch, 'utf8');
-  if (existsSync(path.join(dest, 'build', 'Release', 'faiss-node.node')) && existsSync(stamp) && readFileSync(stamp, 'utf8') === want) return dest;
-  try {
-    rmSync(dest, { recursive: true, force: true });
-    cpSync(path.join(ROOT, 'node_modules', 'faiss-node'), dest, { recursive: true, filter: (src) => !src.includes(`${path.sep}build`) });
-    const run = promisify(execFile);
-    await run('patch', ['-p1', '-i', patch], { cwd: dest, timeout: 60_000 });
-    await run(process.execPath, [path.join(ROOT, 'node_modules', 'cmake-js', 'bin', 'cmake-js'), 'build', '--prefer-make', '--config', 'Release', '--parallel', String(os.availableParallelism()), '--log-level', 'warn'], {
-      cwd: dest,
-      timeout: 600_000,
-      maxBuffer: 16 << 20,
-    });
-    writeFileSync(stamp, want);
-    return dest;
-  } catch (err) {
-    log(`the Float32Array build of faiss-node failed (${(err as Error).message.split('\n')[0]}); profiling number[] only`);
-    return undefined;
-  }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -385,11 +381,14 @@ faiss:
     const targets = createTargets(config, createLogger('warn'));
     const ctx: ActionContext = { targets, config, log: createLogger('warn') };
     const py: PythonRun[] = [];
+    const pyPg: PythonPgRun[] = [];
     const hk: NodeRun[] = [];
     try {
       for (let r = 0; r < ROUNDS; r++) {
         log(`round ${r + 1}/${ROUNDS}: python3-faiss`);
         py.push(await python(rawFile, 1000 + r));
+        log(`round ${r + 1}/${ROUNDS}: python3-faiss from the table`);
+        pyPg.push(await pythonFromPostgres(primary.url({ db: 'app' }), path.join(dir, 'python.index'), 1000 + r));
         log(`round ${r + 1}/${ROUNDS}: faiss-rebuild`);
         hk.push(await rebuild(ctx));
       }
@@ -435,10 +434,9 @@ faiss:
     idle.push(...(await idlePhase(svc, IDLE_SECONDS)));
 
     // 4. Profile.
-    log('profiling faiss-node (number[]), then a build that takes Float32Array');
-    const prof = await profile(path.join(ROOT, 'node_modules', 'faiss-node'), rawFile, 'number');
-    const f32pkg = await float32Addon();
-    const f32 = f32pkg ? await profile(f32pkg, rawFile, 'float32') : undefined;
+    log('profiling faiss-node: number[], then Float32Array');
+    const prof = await profile(rawFile, 'number');
+    const f32 = await profile(rawFile, 'float32');
 
     // Report.
     const pyTotal = median(py.map((p) => p.total_seconds));
@@ -452,6 +450,8 @@ faiss:
     const duringP99 = quantile(during, 0.99);
     const ratio = hkWall / pyTotal;
     const buildRatio = (sec('train') + sec('add')) / pyTotal;
+    const pyPgWall = median(pyPg.map((p) => p.wall));
+    const pyPgSec = (k: 'fetch_seconds' | 'train_seconds' | 'add_seconds' | 'write_seconds' | 'total_seconds'): number => median(pyPg.map((p) => p[k]));
     const outcomes = entries.map((e) => String(e['outcome']));
     const lines = [
       `FAISS rebuild benchmark, ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')}; ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}); Node ${process.version}; ` +
@@ -465,35 +465,34 @@ faiss:
       '|---|---|---|---|---|---|',
       `| rebuild wall time (hk: table → verified, published file; python: train + add from numpy) | ${f2(hkWall)} s | ${f2(pyTotal)} s | ${f2(ratio)} | ≤ 1.25 | ${ratio <= 1.25 ? 'PASS' : 'MISS'} |`,
       `| train + add only (hk: inside the build child) | ${f2(sec('train') + sec('add'))} s | ${f2(pyTotal)} s | ${f2(buildRatio)} | — | info |`,
+      `| from the same table, end to end (hk: action wall as above; python: process wall, COPY → numpy, train, add, write_index) | ${f2(hkWall)} s | ${f2(pyPgWall)} s | ${f2(hkWall / pyPgWall)} | — | info |`,
       `| /metrics p99, during a rebuild vs idle | ${f2(duringP99)} ms (${during.length} scrapes) | idle ${f2(idleP99)} ms (${idle.length} scrapes) | ${f2(duringP99 / idleP99)} | ≤ 2 | ${duringP99 <= 2 * idleP99 ? 'PASS' : 'MISS'} |`,
       `| /metrics median, during vs idle | ${f2(median(during))} ms | ${f2(median(idle))} ms | ${f2(median(during) / median(idle))} | — | info |`,
       `| build child peak RSS (VmHWM) vs 2 × index + 150 MB | ${mb(peak)} | budget ${mb(budget)} | ${f2(peak / budget)} | ≤ 1 | ${peak <= budget ? 'PASS' : 'MISS'} |`,
       '',
       'Where the time goes (medians):',
       '',
-      `| phase | housekeeper (build child) | python3-faiss |`,
-      '|---|---|---|',
-      `| fetch: cursor, decode, sample, spool to disk | ${f2(sec('fetch'))} s | — (arrays in memory) |`,
-      `| train | ${f2(sec('train'))} s | ${f2(pyTrain)} s |`,
-      `| add | ${f2(sec('add'))} s | ${f2(pyAdd)} s |`,
-      `| write + fsync | ${f2(sec('write'))} s | — |`,
-      `| verify: load back, exact search, recall | ${f2(sec('verify'))} s | — |`,
-      `| child total / action wall (child start, catalog, publish) | ${f2(sec('total'))} s / ${f2(hkWall)} s | ${f2(pyTotal)} s |`,
+      `| phase | housekeeper (build child) | python3-faiss, arrays | python3-faiss, from the table |`,
+      '|---|---|---|---|',
+      `| fetch: binary COPY, decode (hk: and sample, spool to disk) | ${f2(sec('fetch'))} s | — (in memory) | ${f2(pyPgSec('fetch_seconds'))} s |`,
+      `| train | ${f2(sec('train'))} s | ${f2(pyTrain)} s | ${f2(pyPgSec('train_seconds'))} s |`,
+      `| add | ${f2(sec('add'))} s | ${f2(pyAdd)} s | ${f2(pyPgSec('add_seconds'))} s |`,
+      `| write (hk: + fsync) | ${f2(sec('write'))} s | — | ${f2(pyPgSec('write_seconds'))} s |`,
+      `| verify: load back, exact search, recall | ${f2(sec('verify'))} s | — | — |`,
+      `| in-process total / wall (hk: child start, catalog, publish; python: interpreter, imports) | ${f2(sec('total'))} s / ${f2(hkWall)} s | ${f2(pyTotal)} s | ${f2(pyPgSec('total_seconds'))} s / ${f2(pyPgWall)} s |`,
       '',
       'faiss-node alone, the same vectors from memory, its own process, batches of 2000 (seconds; bench/faiss-rebuild-profile.ts):',
       '',
       '| | train (20k) | add (100k, IVF) | IndexFlat.add (a copy in FAISS: the conversion) | building number[] from Float32Array | peak RSS |',
       '|---|---|---|---|---|---|',
-      `| stock faiss-node 0.5.1, number[] | ${f2(prof.train)} | ${f2(prof.add)} (of which building the arrays ${f2(prof.toArrayInAdd ?? 0)}) | ${f2(prof.flatAdd)} | ${f2(prof.toArray ?? 0)} (train sample) | ${mb(prof.peakRssBytes)} |`,
-      f32
-        ? `| faiss-node + bench/faiss-node-float32.patch, Float32Array | ${f2(f32.train)} | ${f2(f32.add)} | ${f2(f32.flatAdd)} | — | ${mb(f32.peakRssBytes)} |`
-        : '| faiss-node + bench/faiss-node-float32.patch | not built here | | | | |',
+      `| number[] (stock faiss-node 0.5.1's only path) | ${f2(prof.train)} | ${f2(prof.add)} (of which building the arrays ${f2(prof.toArrayInAdd ?? 0)}) | ${f2(prof.flatAdd)} | ${f2(prof.toArray ?? 0)} (train sample) | ${mb(prof.peakRssBytes)} |`,
+      `| Float32Array (scripts/faiss-shim/float32.patch; what the build child uses) | ${f2(f32.train)} | ${f2(f32.add)} | ${f2(f32.flatAdd)} | — | ${mb(f32.peakRssBytes)} |`,
       `| python3-faiss, numpy (section 1) | ${f2(pyTrain)} | ${f2(pyAdd)} | — | — | — |`,
       '',
-      `Details: vectors reached FAISS as ${String(hk.at(-1)?.details['vector_path'])}; the child's peak RSS at the end of each phase ` +
+      `Details: the child's peak RSS at the end of each phase ` +
         `${Object.entries((hk.at(-1)?.details['peak_rss_by_phase'] ?? {}) as Record<string, number>).map(([k, v]) => `${k} ${mb(v)}`).join(', ')}; ` +
         `nprobe written ${String(hk.at(-1)?.details['nprobe'])}, recall@10 at build ${Number(hk.at(-1)?.details['recall_at_10']).toFixed(3)}; ` +
-        `walls ${hk.map((h) => f2(h.wall)).join(', ')} s; python ${py.map((p) => f2(p.total_seconds)).join(', ')} s; ` +
+        `walls ${hk.map((h) => f2(h.wall)).join(', ')} s; python ${py.map((p) => f2(p.total_seconds)).join(', ')} s; python from the table ${pyPg.map((p) => f2(p.wall)).join(', ')} s; ` +
         `rebuilds through the engine: ${outcomes.join(', ')} (child VmHWM sampled during the scrapes: ${peaks.map(mb).join(', ')}); ` +
         `the log's last entry: ${String(entries.at(-1)?.['reason'] ?? entries.at(-1)?.['error'] ?? '').slice(0, 400)}.`,
       '',

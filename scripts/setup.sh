@@ -16,7 +16,7 @@ APT_PACKAGES=(
   postgresql postgresql-contrib redis-server pgbouncer
   prometheus prometheus-alertmanager
   prometheus-postgres-exporter prometheus-redis-exporter
-  libfaiss-dev python3-faiss python3-numpy libopenblas-dev liblapack-dev
+  libfaiss-dev python3-faiss python3-numpy python3-psycopg2 libopenblas-dev liblapack-dev
   cmake g++ make patch python3 openssl ca-certificates
 )
 missing=()

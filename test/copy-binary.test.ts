@@ -109,3 +109,17 @@ test('bytes after the trailer are refused', () => {
   assert.throws(() => readAll([Buffer.concat([header(), TRAILER, Buffer.from([0])])]), /data after the trailer/);
   assert.throws(() => readAll([Buffer.concat([header(), TRAILER]), Buffer.from([0])]), /data after the trailer/);
 });
+
+test('a tuple far larger than a chunk, cut anywhere, is put together whole', () => {
+  const big = Buffer.alloc(20_000);
+  for (let i = 0; i < big.length; i++) big[i] = (i * 7) & 0xff;
+  const s = Buffer.concat([header(), tuple([int8(5n), big]), tuple([int8(6n), Buffer.from('ff', 'hex')]), TRAILER]);
+  const want = [[int8(5n).toString('hex'), big.toString('hex')], [int8(6n).toString('hex'), 'ff']];
+  for (const cut of [1, 19, 25, 4000, 9000, 15_000, 19_990, s.length - 3]) {
+    assert.deepEqual(readAll([s.subarray(0, cut), s.subarray(cut)]), want, `cut at ${cut}`);
+  }
+  // Many small chunks: the carried-over part grows across several feeds.
+  const pieces: Buffer[] = [];
+  for (let i = 0; i < s.length; i += 1000) pieces.push(s.subarray(i, i + 1000));
+  assert.deepEqual(readAll(pieces), want);
+});

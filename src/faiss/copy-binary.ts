@@ -7,16 +7,22 @@
 
 const SIGNATURE = Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1');
 const HEADER_FIXED = SIGNATURE.length + 8;
+const EMPTY = Buffer.alloc(0);
 
-/** One tuple's fields, valid only during the callback: `start[i]` into `buf`, `length[i]` -1 for NULL. */
+/**
+ * One tuple's fields, valid only during the callback: `start[i]` into `buf`, `length[i]` -1
+ * for NULL. `data` views the same bytes (big-endian reads through a DataView are about 3×
+ * faster than Buffer's readFloatBE over 12.8M floats).
+ */
 export interface TupleView {
   buf: Buffer;
+  data: DataView;
   start: Int32Array;
   length: Int32Array;
 }
 
 export class CopyBinaryReader {
-  private pending: Buffer = Buffer.alloc(0);
+  private pending: Buffer = EMPTY;
   private headerRead = false;
   private finished = false;
   private readonly view: TupleView;
@@ -25,7 +31,7 @@ export class CopyBinaryReader {
   /** `fields`: how many columns every tuple must have (the COPY's SELECT list). */
   constructor(fields: number) {
     this.fields = fields;
-    this.view = { buf: this.pending, start: new Int32Array(fields), length: new Int32Array(fields) };
+    this.view = { buf: this.pending, data: new DataView(this.pending.buffer, this.pending.byteOffset, this.pending.length), start: new Int32Array(fields), length: new Int32Array(fields) };
   }
 
   /** True once the trailer was read: the stream is complete. */
@@ -39,25 +45,27 @@ export class CopyBinaryReader {
       if (chunk.length > 0) throw new Error('COPY stream: data after the trailer');
       return;
     }
-    // Only the incomplete tail of the last chunk is carried over (at most one tuple).
+    // Only the incomplete tail of the last chunk is carried over (at most one tuple). Feeding
+    // just enough of the next chunk to complete it, instead of copying the whole chunk, made
+    // no difference that could be measured on the rebuild benchmark.
     const b = this.pending.length > 0 ? Buffer.concat([this.pending, chunk]) : chunk;
+    this.pending = b.subarray(this.parse(b, row));
+  }
+
+  /** Reads the header (once) and every complete tuple from the start of `b`; returns the bytes used. */
+  private parse(b: Buffer, row: (t: TupleView) => void): number {
     let p = 0;
     if (!this.headerRead) {
-      if (b.length < HEADER_FIXED) {
-        this.pending = b;
-        return;
-      }
+      if (b.length < HEADER_FIXED) return 0;
       if (!b.subarray(0, SIGNATURE.length).equals(SIGNATURE)) throw new Error('COPY stream: not PostgreSQL binary COPY output (bad signature)');
       const extension = b.readUInt32BE(SIGNATURE.length + 4);
-      if (b.length < HEADER_FIXED + extension) {
-        this.pending = b;
-        return;
-      }
+      if (b.length < HEADER_FIXED + extension) return 0;
       p = HEADER_FIXED + extension;
       this.headerRead = true;
     }
     const v = this.view;
     v.buf = b;
+    v.data = new DataView(b.buffer, b.byteOffset, b.length);
     for (;;) {
       if (b.length - p < 2) break;
       const count = b.readInt16BE(p);
@@ -90,7 +98,7 @@ export class CopyBinaryReader {
       row(v);
       p = q;
     }
-    this.pending = b.subarray(p);
+    return p;
   }
 
   /** Throws unless the stream ended exactly at its trailer. */

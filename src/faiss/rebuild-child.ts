@@ -233,15 +233,15 @@ async function build(job: BuildJob): Promise<BuildStats> {
         progress('fetching', rows);
       };
       const take = (t: TupleView): void => {
-        const b = t.buf;
+        const d = t.data; // big-endian reads
         const idLen = t.length[0] as number;
         const idAt = t.start[0] as number;
         const vLen = t.length[1] as number;
         const p0 = t.start[1] as number;
         // PostgreSQL's binary array: ndim, has-nulls flag, element type, then per
         // dimension (length, lower bound), then per element (byte length, value).
-        const ok = vLen >= 20 && b.readInt32BE(p0) === 1 && b.readInt32BE(p0 + 4) === 0 && b.readUInt32BE(p0 + 8) === FLOAT4_OID;
-        const len = ok ? b.readInt32BE(p0 + 12) : -1;
+        const ok = vLen >= 20 && d.getInt32(p0) === 1 && d.getInt32(p0 + 4) === 0 && d.getUint32(p0 + 8) === FLOAT4_OID;
+        const len = ok ? d.getInt32(p0 + 12) : -1;
         if (dim === 0 && ok && len > 0) {
           // The first usable row sets the dimension; the empty index says whether it trains.
           dim = len;
@@ -256,12 +256,12 @@ async function build(job: BuildJob): Promise<BuildStats> {
         let good = ok && len === dim && vLen === 20 + 8 * dim && idLen === 8;
         const base = n * dim;
         for (let i = 0, p = p0 + 20; good && i < dim; i++, p += 8) {
-          const v = b.readFloatBE(p + 4);
-          if (b.readInt32BE(p) !== 4 || !Number.isFinite(v)) good = false;
+          const v = d.getFloat32(p + 4);
+          if (d.getInt32(p) !== 4 || !Number.isFinite(v)) good = false;
           else batchFloats[base + i] = v;
         }
         if (!good) {
-          const id = idLen === 8 ? b.readBigInt64BE(idAt).toString() : 'NULL';
+          const id = idLen === 8 ? d.getBigInt64(idAt).toString() : 'NULL';
           skipped++;
           if (skippedIds.length < 10) skippedIds.push(id);
           if (skipped > job.maxSkipped) {
@@ -273,7 +273,7 @@ async function build(job: BuildJob): Promise<BuildStats> {
           return;
         }
         // int8 big-endian in, int64 little-endian out: the id map's layout (ids.ts).
-        idBuf.writeBigInt64LE(b.readBigInt64BE(idAt), n * 8);
+        idBuf.writeBigInt64LE(d.getBigInt64(idAt), n * 8);
         // Reservoir sampling (algorithm R): every row is in the sample with equal chance.
         const slot = rows < sampleCap ? rows : Math.floor(rnd() * (rows + 1));
         if (slot < sampleCap) {

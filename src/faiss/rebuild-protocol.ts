@@ -13,7 +13,7 @@ export interface BuildJob {
   metric: 'l2' | 'inner_product';
   /** Vectors to train on (a uniform sample of all rows); ignored for types that need no training. */
   trainSize: number;
-  /** Rows per FETCH and per add() call. */
+  /** Rows per spool write and per add() call. */
   batchSize: number;
   /** nprobe to write into an IVF index (raised, doubling, until recall meets the floor). */
   nprobe: number;
