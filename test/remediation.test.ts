@@ -227,6 +227,16 @@ test('unfixed outcomes open the rule\'s circuit; then it stops acting and says s
   assert.ok(j.lines.some((l) => l.includes('circuit open')));
 });
 
+test('a verify that never answers fails the run at the action timeout, and the job is not held', async () => {
+  const rules = RULES.replace('params: { target: "{{ $labels.target }}" }', 'params: { target: "{{ $labels.target }}", verify_hangs: true }');
+  const i = await instance(await stateDb(), rules, '', 'r1', 'action_timeout: 2s');
+  await i.post(notification([{ labels: { alertname: 'TestAlert', severity: 'warning', target: 'hung-verify' } }]));
+  const failed = await until('the failed run', async () => (await log(i, '?target=test:hung-verify&outcome=failed'))[0]);
+  assert.match(String(failed['error']), /action timed out after 2s/);
+  assert.equal(await runs('hung-verify'), 1, 'the run itself happened once');
+  assert.equal((await log(i, '?target=test:hung-verify&outcome=running')).length, 0, 'nothing left running');
+});
+
 test('dry run records the plan and does nothing', async () => {
   const rules = RULES.replace('max_attempts: 1', 'max_attempts: 1\n    dry_run: true');
   const i = await instance(await stateDb(), rules);

@@ -53,7 +53,12 @@ export interface Action<S extends TSchema = TSchema> {
   targetKey(p: Static<S>, config?: Config): string;
   plan(ctx: ActionContext, p: Static<S>): Promise<Plan>;
   run(ctx: ActionContext, p: Static<S>, signal: AbortSignal): Promise<RunResult>;
-  verify(ctx: ActionContext, p: Static<S>): Promise<Verification>;
+  /**
+   * Whether the run fixed it. `signal` is the run's deadline (remediation.action_timeout): the
+   * engine stops waiting when it fires, so a verify that hangs on a dead server fails the job
+   * instead of holding it; a verify that can cancel its own work should.
+   */
+  verify(ctx: ActionContext, p: Static<S>, signal?: AbortSignal): Promise<Verification>;
 }
 
 /** Any action with its param type forgotten; the engine validates params with the schema. */

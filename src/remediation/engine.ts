@@ -389,7 +389,7 @@ export class Engine {
     const timeout = setTimeout(() => controller.abort(new Error(`action timed out after ${limitMs / 1000}s`)), Math.max(1_000, limitMs - 5_000));
     try {
       const result = await action.run(this.d.ctx, data.params as never, controller.signal);
-      const verdict = await action.verify(this.d.ctx, data.params as never);
+      const verdict = await untilAborted(action.verify(this.d.ctx, data.params as never, controller.signal), controller.signal);
       const ms = performance.now() - started;
       const outcome: Outcome = verdict.fixed ? 'fixed' : 'not_fixed';
       await this.d.state.query(sql.FINISH_LOG, [logId, outcome, `${result.summary}; verify: ${verdict.detail}`, null, ms]);
@@ -534,6 +534,31 @@ export interface RecordInput {
 }
 
 /** The next minute at which any of the windows is open, within 8 days; undefined if none. */
+/**
+ * `work`, unless `signal` fires first: then rejects with the signal's reason. The work itself
+ * is not cancelled (it may not listen); it is only no longer waited for.
+ */
+export function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) {
+    work.catch(() => {});
+    return Promise.reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err instanceof Error ? err : new Error(String(err)));
+      },
+    );
+  });
+}
+
 export function nextWindowStart(windows: readonly Window[], from: Date): Date | undefined {
   const start = Math.ceil(from.getTime() / 60_000) * 60_000;
   for (let t = start; t < start + 8 * 86_400_000; t += 60_000) {

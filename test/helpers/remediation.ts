@@ -22,7 +22,12 @@ export function countingAction(dbUrl: string): AnyAction {
   return defineAction({
     name: 'test-count',
     description: 'test action: records a run, verifies by the verdict the test set',
-    params: Type.Object({ target: Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$' }), wait_ms: Type.Optional(Type.Integer({ minimum: 0, maximum: 60_000 })) }),
+    params: Type.Object({
+      target: Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$' }),
+      wait_ms: Type.Optional(Type.Integer({ minimum: 0, maximum: 60_000 })),
+      /** verify never answers and ignores its signal: a check against a server that hangs. */
+      verify_hangs: Type.Optional(Type.Boolean()),
+    }),
     idempotent: true,
     disruptive: false,
     targetKey: (p) => `test:${p.target}`,
@@ -43,6 +48,7 @@ export function countingAction(dbUrl: string): AnyAction {
       return { summary: `counted ${p.target}` };
     },
     async verify(_ctx, p) {
+      if (p.verify_hangs) return new Promise<never>(() => {});
       const { rows } = await pool.query<{ fixed: boolean }>('SELECT fixed FROM verdicts WHERE target = $1', [p.target]);
       return { fixed: rows[0]?.fixed ?? true, detail: `verdict ${String(rows[0]?.fixed ?? true)}` };
     },
