@@ -1,11 +1,14 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { startElasticsearchMock, type ElasticsearchMock } from './harness/elasticsearch.ts';
+import { parse } from 'yaml';
+import { startElasticsearchMock, type ElasticsearchMock, type MockSnapshot } from './harness/elasticsearch.ts';
 import { freePort } from './harness/ports.ts';
 import { writeConfigFile } from './helpers/config.ts';
-import type { CheckResult } from '../src/check/checks.ts';
+import { runbook } from '../dashboards/src/runbook.ts';
+import { ES_SNAPSHOT_AGE_SECONDS, type CheckResult } from '../src/check/checks.ts';
 
 // `housekeeper check`'s Elasticsearch rows, through the CLI as a person runs it, against the
 // harness's Elasticsearch stand-in (no Elasticsearch can run here; test/harness/elasticsearch.ts
@@ -14,6 +17,7 @@ import type { CheckResult } from '../src/check/checks.ts';
 
 const root = resolve(import.meta.dirname, '..');
 const DAY = 86_400_000;
+const HOUR = 3_600_000;
 const now = Date.now();
 /** Bounds one `check` run; a run that does not end by then is killed and the test fails. */
 const RUN_LIMIT_MS = 90_000;
@@ -219,5 +223,149 @@ elasticsearch:
     assert.ok(hung.requests.some((q) => q.path === '/_cluster/health'), 'the hung server was asked');
   } finally {
     await hung.close();
+  }
+});
+
+// ---------------------------------------------------------------------------------------
+// Snapshot age: the latest SUCCESS or PARTIAL snapshot of the target's snapshot_repository,
+// against ElasticsearchSnapshotTooOld's 26 h (warning only; none at all warns too).
+
+const SNAPSHOT_ROW = 'elasticsearch snapshot age';
+
+/** A finished snapshot that started `agoMs` before now. */
+function snap(name: string, state: 'SUCCESS' | 'PARTIAL' | 'FAILED', agoMs: number): MockSnapshot {
+  const startMs = Date.now() - agoMs;
+  return { name, state, startMs, endMs: startMs + 60_000, shards: { total: 10, failed: state === 'SUCCESS' ? 0 : 3, successful: state === 'SUCCESS' ? 10 : 7 } };
+}
+
+/** The hours in an age value such as "3.5h". */
+function hours(value: string | undefined): number {
+  const m = /^(\d+\.\d)h$/.exec(value ?? '');
+  assert.ok(m, `an age in hours, got ${value}`);
+  return Number(m[1]);
+}
+
+test('the snapshot age threshold is the runbook\'s, and the alert behind it only warns', () => {
+  // dashboards/src/runbook.ts is held to alerts/*.yml by test/dashboards.test.ts.
+  assert.deepEqual(ES_SNAPSHOT_AGE_SECONDS, runbook.esSnapshotAgeSeconds);
+  const doc = parse(readFileSync(resolve(root, 'alerts/elasticsearch.yml'), 'utf8')) as { groups: Array<{ rules: Array<{ alert?: string; labels?: Record<string, string> }> }> };
+  const severities = doc.groups.flatMap((g) => g.rules).filter((r) => r.alert === 'ElasticsearchSnapshotTooOld').map((r) => r.labels?.['severity']);
+  // A critical level added to the alert needs a fail level in the check (and runbook.ts).
+  assert.deepEqual(severities, ['warning']);
+});
+
+test('a recent successful snapshot: an ok snapshot row with the latest success\'s age, exit 0', async () => {
+  es.state.repositories = {
+    nightly: [
+      snap('nightly-old', 'SUCCESS', 50 * HOUR),
+      snap('nightly-ok', 'SUCCESS', 3.5 * HOUR),
+      // Newer, but failed: not the one the age is taken from.
+      snap('nightly-failed', 'FAILED', 1 * HOUR),
+    ],
+  };
+  try {
+    const config = esConfig('    snapshot_repository: nightly\n');
+    const before = es.requests.length;
+    const r = await run(config);
+    assert.equal(r.code, 0, r.out + r.err);
+    assert.match(r.out, /^OK\s+elasticsearch snapshot age\s+logs\s+\d+\.\dh\s+daily \(< 26h\), repository nightly$/m);
+    assert.match(r.out, /^all 4 checks green$/m);
+    assert.ok(es.requests.slice(before).some((q) => q.path === '/_snapshot/nightly/_all'), 'the repository was asked');
+
+    const j = await runJson(config);
+    assert.equal(j.code, 0);
+    assert.equal(j.ok, true);
+    const got = row(j.checks, SNAPSHOT_ROW, 'logs');
+    assert.equal(got?.status, 'ok');
+    assert.equal(got?.threshold, 'daily (< 26h), repository nightly');
+    // At least the successful one's 3.5 h (the failed one is 1 h old); time only adds to it.
+    assert.ok(hours(got?.value) >= 3.5, `age ${got?.value}`);
+    assert.equal(j.checks.filter((c) => c.check === SNAPSHOT_ROW).length, 1);
+  } finally {
+    es.state.repositories = {};
+  }
+});
+
+test('an old snapshot warns (exit 1); a newer PARTIAL one counts as a success again', async () => {
+  es.state.repositories = {
+    nightly: [
+      snap('nightly-old', 'SUCCESS', 30 * HOUR),
+      // Running since an hour ago: not a success yet.
+      { name: 'nightly-running', state: 'IN_PROGRESS', startMs: Date.now() - HOUR },
+    ],
+  };
+  try {
+    const config = esConfig('    snapshot_repository: nightly\n');
+    const r = await run(config);
+    assert.equal(r.code, 1, r.out + r.err);
+    const lines = r.out.split('\n');
+    assert.match(lines[1] ?? '', /^WARN\s+elasticsearch snapshot age\s+logs\s+\d+\.\dh\s+daily \(< 26h\), repository nightly$/);
+    assert.match(r.out, /^0 failing, 1 warning, 3 ok$/m);
+
+    let j = await runJson(config);
+    assert.equal(j.code, 1);
+    assert.equal(j.ok, false);
+    const got = row(j.checks, SNAPSHOT_ROW, 'logs');
+    assert.equal(got?.status, 'warn');
+    assert.ok(hours(got?.value) >= 30, `age ${got?.value}`);
+    assert.equal(row(j.checks, 'elasticsearch health', 'logs')?.status, 'ok', 'snapshots do not touch health');
+
+    es.state.repositories['nightly']?.push(snap('nightly-partial', 'PARTIAL', 5 * HOUR));
+    j = await runJson(config);
+    assert.equal(j.code, 0);
+    assert.equal(row(j.checks, SNAPSHOT_ROW, 'logs')?.status, 'ok');
+    assert.ok(hours(row(j.checks, SNAPSHOT_ROW, 'logs')?.value) >= 5);
+  } finally {
+    es.state.repositories = {};
+  }
+});
+
+test('no successful snapshot (only FAILED, or none): warn, as the alert does, exit 1', async () => {
+  es.state.repositories = {
+    broken: [snap('broken-1', 'FAILED', 2 * HOUR), snap('broken-2', 'FAILED', 26 * HOUR)],
+    fresh: [],
+  };
+  try {
+    // `logs` snapshots to a repository of failures, `empty` to one never used.
+    const config = esConfig(`    snapshot_repository: broken
+  - name: empty
+    url: ${es.url}
+    snapshot_repository: fresh
+`);
+    const r = await run(config);
+    assert.equal(r.code, 1, r.out + r.err);
+    assert.match(r.out, /^WARN\s+elasticsearch snapshot age\s+logs\s+none successful\s+daily \(< 26h\), repository broken$/m);
+    assert.match(r.out, /^WARN\s+elasticsearch snapshot age\s+empty\s+none successful\s+daily \(< 26h\), repository fresh$/m);
+    assert.match(r.out, /^0 failing, 2 warning, 5 ok$/m);
+
+    const j = await runJson(config);
+    assert.equal(j.code, 1);
+    assert.equal(j.ok, false);
+    assert.deepEqual(row(j.checks, SNAPSHOT_ROW, 'logs'), { check: SNAPSHOT_ROW, target: 'logs', status: 'warn', value: 'none successful', threshold: 'daily (< 26h), repository broken' });
+    assert.deepEqual(row(j.checks, SNAPSHOT_ROW, 'empty'), { check: SNAPSHOT_ROW, target: 'empty', status: 'warn', value: 'none successful', threshold: 'daily (< 26h), repository fresh' });
+    assert.equal(row(j.checks, 'elasticsearch reachable', 'empty')?.status, 'ok', 'an empty repository is not an unreachable cluster');
+  } finally {
+    es.state.repositories = {};
+  }
+});
+
+test('no snapshot repository configured: no snapshot row and no snapshot request', async () => {
+  // The cluster has an old repository; the target does not name it.
+  es.state.repositories = { nightly: [snap('nightly-old', 'SUCCESS', 30 * HOUR)] };
+  try {
+    const before = es.requests.length;
+    const j = await runJson(esConfig());
+    assert.equal(j.code, 0);
+    assert.deepEqual(
+      j.checks.map((c) => [c.check, c.target, c.status]),
+      [
+        ['elasticsearch reachable', 'logs', 'ok'],
+        ['elasticsearch health', 'logs', 'ok'],
+        ['indices past retention', 'logs', 'ok'],
+      ],
+    );
+    assert.ok(!es.requests.slice(before).some((q) => q.path.startsWith('/_snapshot')), 'no repository was looked at');
+  } finally {
+    es.state.repositories = {};
   }
 });

@@ -42,6 +42,16 @@ export class Samples {
 
 const pct = (x: number): string => `${(x * 100).toFixed(1)}%`;
 
+/**
+ * ElasticsearchSnapshotTooOld (alerts/elasticsearch.yml, severity warning) fires when the latest
+ * successful snapshot started over 26 h ago, or there is none. The same numbers as
+ * dashboards/src/runbook.ts's esSnapshotAgeSeconds (test/check-elasticsearch.test.ts holds them
+ * equal; test/dashboards.test.ts holds that to the alert). Not imported from there: dashboards/
+ * is neither in the build (tsconfig.build.json) nor in the image. The runbook has no critical
+ * age, so age alone never fails the check.
+ */
+export const ES_SNAPSHOT_AGE_SECONDS = { warn: 26 * 3600 } as const;
+
 /** Over the warn level: warn; over the fail level: fail. */
 function level(v: number, warnAt: number, failAt: number): Status {
   return v >= failAt ? 'fail' : v >= warnAt ? 'warn' : 'ok';
@@ -132,9 +142,28 @@ export function evaluate(s: Samples, config: Config, nowS = Date.now() / 1000): 
     const color = s.all('elasticsearch_cluster_health_status', { target: t }).find((x) => x.value === 1)?.labels['color'];
     push('elasticsearch health', t, color === 'green' ? 'ok' : color === 'yellow' ? 'warn' : 'fail', String(color ?? 'unknown'), 'green');
     // Without index patterns no index is looked at: no row, rather than a green "0" that was never checked.
-    if (e.indexPatterns.length === 0) continue;
-    const past = s.sum('elasticsearch_index_pattern_indices_past_retention', { target: t });
-    push('indices past retention', t, past > 0 ? 'warn' : 'ok', String(past), `none older than ${e.retentionMs / 86_400_000} days`);
+    if (e.indexPatterns.length > 0) {
+      const past = s.sum('elasticsearch_index_pattern_indices_past_retention', { target: t });
+      push('indices past retention', t, past > 0 ? 'warn' : 'ok', String(past), `none older than ${e.retentionMs / 86_400_000} days`);
+    }
+    // Likewise no snapshot row without a repository to look in.
+    if (e.snapshotRepository !== undefined) {
+      const repository = e.snapshotRepository;
+      const warnH = ES_SNAPSHOT_AGE_SECONDS.warn / 3600;
+      const threshold = `daily (< ${warnH}h), repository ${repository}`;
+      // Start time of the latest SUCCESS or PARTIAL snapshot; 0: none among the newest.
+      const latest = s.one('elasticsearch_snapshot_stats_latest_snapshot_timestamp_seconds', { target: t, repository });
+      if (latest === undefined) {
+        // Not expected while the target is up (a failed snapshot query makes it down); said, not guessed.
+        push('elasticsearch snapshot age', t, 'skip', 'not collected', threshold);
+      } else if (latest === 0) {
+        // The alert fires on 0 too, at its one severity (warning): warn, not fail.
+        push('elasticsearch snapshot age', t, 'warn', 'none successful', threshold);
+      } else {
+        const age = Math.max(0, nowS - latest);
+        push('elasticsearch snapshot age', t, age > ES_SNAPSHOT_AGE_SECONDS.warn ? 'warn' : 'ok', `${(age / 3600).toFixed(1)}h`, threshold);
+      }
+    }
   }
   for (const c of config.certificates) {
     const t = c.name;
