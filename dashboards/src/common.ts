@@ -69,6 +69,18 @@ export function instant(expr: string, legend = '__auto'): prometheus.DataqueryBu
   return new prometheus.DataqueryBuilder().datasource(DATASOURCE).expr(expr).legendFormat(legend).instant();
 }
 
+/**
+ * How much a counter grew within `window`, per series, counting a series that appeared within
+ * the window from zero. housekeeper's event counters (remediations, webhook notifications)
+ * create a label set's series at its first event, and increase() cannot see a series' first
+ * sample: without this, the first failed remediation after a restart counts 0. The alerts in
+ * alerts/housekeeper.yml handle the same case the same way, with the same trade: after a gap in
+ * Prometheus's data longer than its 5 m lookback, a series looks new and counts its whole value.
+ */
+export function increaseFromZero(selector: string, window: string): string {
+  return `(increase(${selector}[${window}]) and ${selector} offset ${window} or ${selector})`;
+}
+
 /** An instant query in table format: one row per series, one column per label. */
 export function tableQuery(expr: string): prometheus.DataqueryBuilder {
   return new prometheus.DataqueryBuilder().datasource(DATASOURCE).expr(expr).instant().format(prometheus.PromQueryFormat.Table);

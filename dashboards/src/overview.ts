@@ -5,6 +5,7 @@ import {
   finish,
   higherIsWorse,
   housekeeperDashboard,
+  increaseFromZero,
   instant,
   labelVariable,
   lowerIsWorse,
@@ -152,15 +153,15 @@ export function build(): dashboard.Dashboard {
     )
     .withPanel(
       stat('Remediations failed (24h)', 'none', 'Remediations that failed (critical) or ran without clearing the condition (warning), in the last 24 hours.')
-        .withTarget(instant('sum(increase(housekeeper_remediations_total{outcome="failed"}[24h])) or vector(0)', 'failed'))
-        .withTarget(instant('sum(increase(housekeeper_remediations_total{outcome="not_fixed"}[24h])) or vector(0)', 'not fixed'))
+        .withTarget(instant(`sum${increaseFromZero('housekeeper_remediations_total{outcome="failed"}', '24h')} or vector(0)`, 'failed'))
+        .withTarget(instant(`sum${increaseFromZero('housekeeper_remediations_total{outcome="not_fixed"}', '24h')} or vector(0)`, 'not fixed'))
         .thresholds(zeroIsGood())
         .overrideByName('not fixed', [{ id: 'thresholds', value: zeroIsGood('yellow').build() }])
         .decimals(0),
     )
     .withPanel(
       stat('Remediations fixed (24h)', 'none', 'Remediations that ran and cleared the condition, in the last 24 hours.')
-        .withTarget(instant('sum(increase(housekeeper_remediations_total{outcome="fixed"}[24h])) or vector(0)', 'fixed'))
+        .withTarget(instant(`sum${increaseFromZero('housekeeper_remediations_total{outcome="fixed"}', '24h')} or vector(0)`, 'fixed'))
         .thresholds(steps('blue'))
         .decimals(0),
     )
@@ -171,7 +172,7 @@ export function build(): dashboard.Dashboard {
     )
     .withPanel(
       stat('Webhook refused (24h)', 'none', 'Alertmanager notifications refused in the last 24 hours (unauthorized, invalid or unavailable).')
-        .withTarget(instant('sum(increase(housekeeper_webhook_notifications_total{result!="accepted"}[24h])) or vector(0)', 'refused'))
+        .withTarget(instant(`sum${increaseFromZero('housekeeper_webhook_notifications_total{result!="accepted"}', '24h')} or vector(0)`, 'refused'))
         .thresholds(zeroIsGood('yellow'))
         .decimals(0),
     )

@@ -11,6 +11,7 @@ import {
   columns,
   finish,
   housekeeperDashboard,
+  increaseFromZero,
   instant,
   labelVariable,
   query,
@@ -64,15 +65,15 @@ export function build(): dashboard.Dashboard {
     )
     .withPanel(
       stat('Failed in range', 'none', 'Remediations that failed (critical) or ran without clearing the condition (warning), in the dashboard\'s time range.')
-        .withTarget(instant(`sum(increase(housekeeper_remediations_total{${rule}, outcome="failed"}[$__range])) or vector(0)`, 'failed'))
-        .withTarget(instant(`sum(increase(housekeeper_remediations_total{${rule}, outcome="not_fixed"}[$__range])) or vector(0)`, 'not fixed'))
+        .withTarget(instant(`sum${increaseFromZero(`housekeeper_remediations_total{${rule}, outcome="failed"}`, '$__range')} or vector(0)`, 'failed'))
+        .withTarget(instant(`sum${increaseFromZero(`housekeeper_remediations_total{${rule}, outcome="not_fixed"}`, '$__range')} or vector(0)`, 'not fixed'))
         .thresholds(zeroIsGood())
         .overrideByName('not fixed', [{ id: 'thresholds', value: zeroIsGood('yellow').build() }])
         .decimals(0),
     )
     .withPanel(
       stat('Fixed in range', 'none', 'Remediations that ran and cleared the condition, in the dashboard\'s time range.')
-        .withTarget(instant(`sum(increase(housekeeper_remediations_total{${rule}, outcome="fixed"}[$__range])) or vector(0)`, 'fixed'))
+        .withTarget(instant(`sum${increaseFromZero(`housekeeper_remediations_total{${rule}, outcome="fixed"}`, '$__range')} or vector(0)`, 'fixed'))
         .thresholds(steps('blue'))
         .decimals(0),
     )
@@ -102,7 +103,7 @@ export function build(): dashboard.Dashboard {
         table('Remediations in range', 'none', 'Remediations finished in the dashboard\'s time range, by rule, action and outcome (from housekeeper_remediations_total).')
           .span(12)
           .height(12)
-          .withTarget(tableQuery(`sum by (rule, action, outcome) (increase(housekeeper_remediations_total{${rule}}[$__range])) > 0`))
+          .withTarget(tableQuery(`sum by (rule, action, outcome) ${increaseFromZero(`housekeeper_remediations_total{${rule}}`, '$__range')} > 0`))
           .decimals(0),
         { rename: { Value: 'count' }, sort: { field: 'count', desc: true } },
       ),
@@ -116,7 +117,7 @@ export function build(): dashboard.Dashboard {
           .fillOpacity(80)
           .stacking(stacked())
           .interval('5m')
-          .withTarget(query(`sum by (outcome) (increase(housekeeper_remediations_total{${rule}}[$__interval]))`, '{{outcome}}')),
+          .withTarget(query(`sum by (outcome) ${increaseFromZero(`housekeeper_remediations_total{${rule}}`, '$__interval')}`, '{{outcome}}')),
       ),
     )
     .withPanel(
@@ -125,7 +126,7 @@ export function build(): dashboard.Dashboard {
         .fillOpacity(80)
         .stacking(stacked())
         .interval('5m')
-        .withTarget(query(`sum by (rule, outcome) (increase(housekeeper_remediations_total{${rule}}[$__interval]))`, '{{rule}} {{outcome}}')),
+        .withTarget(query(`sum by (rule, outcome) ${increaseFromZero(`housekeeper_remediations_total{${rule}}`, '$__interval')}`, '{{rule}} {{outcome}}')),
     )
     .withPanel(
       timeseries('Action duration (p90)', 's', 'How long actions took to run and verify, 90th percentile, by action.').withTarget(
