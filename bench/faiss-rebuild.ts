@@ -496,7 +496,7 @@ faiss:
         `rebuilds through the engine: ${outcomes.join(', ')} (child VmHWM sampled during the scrapes: ${peaks.map(mb).join(', ')}); ` +
         `the log's last entry: ${String(entries.at(-1)?.['reason'] ?? entries.at(-1)?.['error'] ?? '').slice(0, 400)}.`,
       '',
-      'Command: `bash scripts/node.sh bench/faiss-rebuild.ts` (the bench part of `npm run bench` once bench/run.ts lists it: `bash scripts/node.sh bench/run.ts faiss-rebuild`).',
+      'Command: `bash scripts/node.sh bench/run.ts faiss-rebuild` (part of `npm run bench`; `bash scripts/node.sh bench/faiss-rebuild.ts` runs it alone).',
     ];
     const text = `${lines.join('\n')}\n`;
     writeFileSync(RESULTS, text);
