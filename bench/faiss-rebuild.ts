@@ -37,6 +37,7 @@ import { actions } from '../src/actions/index.ts';
 import { parseConfig } from '../src/config.ts';
 import { createLogger } from '../src/log.ts';
 import { closeTargets, createTargets } from '../src/targets/index.ts';
+import { prng } from '../src/util/random.ts';
 import { startPostgres, type PgServer } from '../test/harness/postgres.ts';
 import { freePort } from '../test/harness/ports.ts';
 import { ManagedProcess, childPids, cleanEnv, waitFor, withPortRetry, writeOwnedFile } from '../test/harness/proc.ts';
@@ -83,18 +84,6 @@ function quantile(values: readonly number[], q: number): number {
   const sorted = [...values].sort((a, b) => a - b);
   const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
   return sorted[i] as number;
-}
-
-/** Deterministic uniform [0, 1) (mulberry32). */
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Clustered vectors: 1000 centres in [0,1)^D, each vector a centre plus uniform noise of ±0.1. */

@@ -27,6 +27,7 @@ import { freePort } from '../test/harness/ports.ts';
 import { ivfImage, ivfIndex } from '../test/helpers/faiss.ts';
 import { recordMaintenance } from '../src/faiss/sidecar.ts';
 import { parseDuration } from '../src/util/duration.ts';
+import { prng } from '../src/util/random.ts';
 
 const root = resolve(import.meta.dirname, '..');
 const { values: args } = parseArgs({
@@ -78,21 +79,9 @@ async function prepareDatabases(stack: Stack, chatbotPassword: string): Promise<
   });
 }
 
-/** Deterministic uniform [0, 1) numbers (mulberry32). */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Embeddings that cluster by topic, as documents' embeddings do: topic centre plus noise. */
 function embeddings(count: number): number[][] {
-  const r = rng(7);
+  const r = prng(7);
   const centres = Array.from({ length: EMBEDDING_TOPICS }, () => Array.from({ length: EMBEDDING_DIM }, () => r()));
   return Array.from({ length: count }, (_, i) => centres[i % EMBEDDING_TOPICS]!.map((x) => x + (r() - 0.5) * 0.2));
 }

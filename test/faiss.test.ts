@@ -7,22 +7,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import faiss from 'faiss-node';
 import type { Index } from 'faiss-node';
+import { randomVectors } from './helpers/faiss.ts';
 
 const DIM = 16;
 const COUNT = 400;
-
-/** Deterministic uniform [0, 1) numbers (mulberry32), so failures reproduce. */
-function randomVectors(count: number, dim: number, seed: number): number[] {
-  let s = seed >>> 0;
-  const next = (): number => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return Array.from({ length: count * dim }, next);
-}
 
 function row(vectors: number[], i: number): number[] {
   return vectors.slice(i * DIM, (i + 1) * DIM);

@@ -34,6 +34,7 @@ import { encodeIdsHeader, IDS_HEADER_BYTES } from './ids.ts';
 import type { BuildJob, BuildMessage, BuildStage, BuildStats } from './rebuild-protocol.ts';
 import { BEGIN_READ, COMMIT, copyRebuildRows, SET_LOCAL_IDLE_TIMEOUT, SET_LOCAL_PARALLEL_READ } from '../sql/faiss-rebuild.ts';
 import { CopyBinaryReader, type TupleView } from './copy-binary.ts';
+import { prng, samplePositions } from '../util/random.ts';
 
 const FLAT_HEADER_BYTES = 45;
 const RECALL_MARGIN = 0.02;
@@ -49,26 +50,6 @@ function send(msg: BuildMessage): Promise<void> {
 /** One message per batch: cheap next to the batch, and the parent (and tests) always see where the build is. */
 function progress(stage: BuildStage, rows: number): void {
   void send({ kind: 'progress', stage, rows });
-}
-
-/** Deterministic uniform [0, 1) (mulberry32). */
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** `n` distinct positions in [0, total), ascending. */
-function samplePositions(total: number, n: number, rnd: () => number): number[] {
-  if (n >= total) return Array.from({ length: total }, (_, i) => i);
-  const picked = new Set<number>();
-  for (let tries = 0; picked.size < n && tries < n * 64; tries++) picked.add(Math.floor(rnd() * total));
-  return [...picked].sort((a, b) => a - b);
 }
 
 /**

@@ -2,19 +2,11 @@
 import { renameSync, writeFileSync } from 'node:fs';
 import faiss from 'faiss-node';
 import type { Index } from 'faiss-node';
+import { prng } from '../../src/util/random.ts';
 
-/** Deterministic uniform [0, 1) numbers (mulberry32), so failures reproduce. */
+/** `count` vectors of uniform [0, 1) numbers from the seed, so failures reproduce. */
 export function randomVectors(count: number, dim: number, seed: number): number[] {
-  let s = seed >>> 0;
-  const out = new Array<number>(count * dim);
-  for (let i = 0; i < out.length; i++) {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
-  return out;
+  return Array.from({ length: count * dim }, prng(seed));
 }
 
 export function flatIndex(vectors: number[], dim: number): Index {
