@@ -1,12 +1,13 @@
 // Backups by kind (database, vector index snapshot, configuration, document store, secrets):
 // age of the newest, verification, restore tests, sizes and problems in the directory.
 import type * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
+import { backupsVerifiedStat, newestBackupAgeStat } from './check-stats.ts';
 import {
   columns,
-  finish,
+  defineDashboard,
   higherIsWorse,
-  housekeeperDashboard,
   instant,
+  newestBackupAge,
   query,
   row,
   sel,
@@ -15,38 +16,29 @@ import {
   table,
   tableQuery,
   timeseries,
-  upDown,
+  upStat,
   withThresholdLines,
-  yesNo,
+  yesNoStat,
   zeroIsGood,
 } from './common.ts';
 import { DAY, HOUR, runbook as r } from './runbook.ts';
 
-export const uid = 'housekeeper-backups';
+export default defineDashboard({
+  uid: 'housekeeper-backups',
+  title: 'Housekeeper / Backups',
+  description: 'Backups by kind: age of the newest, integrity verification, weekly restore tests, sizes, and problems found in the backup directory.',
+  targetSelector: 'backup_directory_readable',
+  tags: ['backups'],
+  rows,
+});
 
-export function build(): dashboard.Dashboard {
+function rows(d: dashboard.DashboardBuilder): void {
   const s = sel();
-  const d = housekeeperDashboard({
-    uid,
-    title: 'Housekeeper / Backups',
-    description: 'Backups by kind: age of the newest, integrity verification, weekly restore tests, sizes, and problems found in the backup directory.',
-    targetSelector: 'backup_directory_readable',
-    tags: ['backups'],
-  });
 
   d.withRow(row('Freshness'))
+    .withPanel(upStat('Backup directory', 'Whether the backup directory could be listed.').withTarget(instant(`min by (target) (backup_directory_readable${s})`, '{{target}}')))
     .withPanel(
-      stat('Backup directory', 'none', 'Whether the backup directory could be listed.')
-        .withTarget(instant(`min by (target) (backup_directory_readable${s})`, '{{target}}'))
-        .mappings(upDown())
-        .thresholds(steps('red', [1, 'green'])),
-    )
-    .withPanel(
-      stat('Newest backup age', 's', `Age of the newest backup of each kind, from housekeeper or another tool. Runbook: daily; alert after ${r.backupAgeSeconds.warn / HOUR} h, critical after ${r.backupAgeSeconds.crit / HOUR} h.`)
-        .span(10)
-        .withTarget(instant(`time() - max by (kind) (backup_last_timestamp_seconds${s})`, '{{kind}}'))
-        .thresholds(higherIsWorse(r.backupAgeSeconds.warn, r.backupAgeSeconds.crit))
-        .decimals(1),
+      newestBackupAgeStat('Newest backup age', `Age of the newest backup of each kind, from housekeeper or another tool. Runbook: daily; alert after ${r.backupAgeSeconds.warn / HOUR} h, critical after ${r.backupAgeSeconds.crit / HOUR} h.`).span(10),
     )
     .withPanel(
       stat('Problems', 'none', 'Problems found in the backup directory in its last examination.')
@@ -57,11 +49,7 @@ export function build(): dashboard.Dashboard {
 
   d.withRow(row('Integrity'))
     .withPanel(
-      stat('Verified', 'none', 'Whether the newest housekeeper backup of each kind passed verification: size and SHA-256 match its manifest, and a Postgres dump passes pg_restore --list.')
-        .span(8)
-        .withTarget(instant(`min by (kind) (backup_last_verified_success${s})`, '{{kind}}'))
-        .mappings(yesNo('VERIFIED', 'NOT VERIFIED'))
-        .thresholds(steps('red', [1, 'green'])),
+      backupsVerifiedStat('Verified', 'Whether the newest housekeeper backup of each kind passed verification: size and SHA-256 match its manifest, and a Postgres dump passes pg_restore --list.').span(8),
     )
     .withPanel(
       stat('Newest good backup age', 's', `Age of the newest backup of each kind that passed verification (same steps as the newest backup's age: ${r.backupAgeSeconds.warn / HOUR} h, ${r.backupAgeSeconds.crit / HOUR} h).`)
@@ -78,11 +66,9 @@ export function build(): dashboard.Dashboard {
         .decimals(1),
     )
     .withPanel(
-      stat('Restore test result', 'none', 'Whether the most recent restore test of each kind succeeded (no value before the first).')
+      yesNoStat('Restore test result', 'Whether the most recent restore test of each kind succeeded (no value before the first).', 'PASSED', 'FAILED')
         .span(8)
         .withTarget(instant(`min by (kind) (backup_last_restore_test_success${s})`, '{{kind}}'))
-        .mappings(yesNo('PASSED', 'FAILED'))
-        .thresholds(steps('red', [1, 'green']))
         .noValue('never run'),
     )
     .withPanel(
@@ -98,13 +84,11 @@ export function build(): dashboard.Dashboard {
   d.withRow(row('History'))
     .withPanel(
       withThresholdLines(timeseries('Newest backup age', 's', 'Age of the newest backup of each kind; it should fall back to minutes every night.').min(0), higherIsWorse(r.backupAgeSeconds.warn, r.backupAgeSeconds.crit))
-        .withTarget(query(`time() - max by (kind) (backup_last_timestamp_seconds${s})`, '{{kind}}')),
+        .withTarget(query(newestBackupAge(), '{{kind}}')),
     )
     .withPanel(
       timeseries('Newest backup size', 'bytes', 'Size of the newest backup of each kind and source: a sudden drop is worth a look.').withTarget(
         query(`max by (kind, source) (backup_last_size_bytes${s})`, '{{kind}} {{source}}'),
       ),
     );
-
-  return finish(d);
 }

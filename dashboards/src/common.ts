@@ -1,7 +1,9 @@
 // Small helpers every housekeeper dashboard is built from (the grafana-foundation-sdk examples'
 // shape): the `$datasource` and `$target` variables, Prometheus queries bound to `$datasource`,
 // stat / timeseries / table panels that cannot be made without a unit, threshold steps from
-// the runbook, and the remediation annotations housekeeper posts to Grafana.
+// the runbook, the remediation annotations housekeeper posts to Grafana, and the frame every
+// dashboard module fills (`defineDashboard`). The stats the overview shares with the other
+// dashboards are in check-stats.ts.
 import type * as cog from '@grafana/grafana-foundation-sdk/cog';
 import * as common from '@grafana/grafana-foundation-sdk/common';
 import * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
@@ -131,6 +133,9 @@ export const upDown = (): dashboard.ValueMapping[] => valueText({ '1': ['UP', 'g
 export const yesNo = (yes: string, no: string, noColor: Color = 'red'): dashboard.ValueMapping[] =>
   valueText({ '1': [yes, 'green'], '0': [no, noColor] });
 
+/** A ratio as a whole percentage, for descriptions: 0.75 → "75%". */
+export const percent = (ratio: number): string => `${Math.round(ratio * 100)}%`;
+
 // ---------------------------------------------------------------------------------------
 // Panels. Each takes its unit up front: no housekeeper panel is without one.
 
@@ -150,6 +155,16 @@ export function stat(title: string, unit: string, description: string): StatBuil
     .justifyMode(common.BigValueJustifyMode.Auto)
     .orientation(common.VizOrientation.Auto)
     .thresholds(neutral());
+}
+
+/** A stat of a 1/0 state shown as UP / DOWN: green at 1, red below. */
+export function upStat(title: string, description: string): StatBuilder {
+  return stat(title, 'none', description).mappings(upDown()).thresholds(steps('red', [1, 'green']));
+}
+
+/** A stat of a 1/0 outcome shown as `yes` / `no` (verified, loadable, passed): green at 1, `noColor` below. */
+export function yesNoStat(title: string, description: string, yes: string, no: string, noColor: Color = 'red'): StatBuilder {
+  return stat(title, 'none', description).mappings(yesNo(yes, no, noColor)).thresholds(steps(noColor, [1, 'green']));
 }
 
 /** A time series, legend as a table with last and max, thresholds drawn as dashed lines. */
@@ -309,11 +324,13 @@ export interface DashboardOptions {
   /** Default time range (from, relative to now). */
   from?: string;
   tags?: string[];
+  /** The dashboard's own variables, after `$datasource` and `$target`. */
+  variables?: dashboard.QueryVariableBuilder[];
 }
 
-/** A housekeeper dashboard: stable uid, `$datasource` then `$target`, remediation annotations, links to the others. */
+/** A housekeeper dashboard: stable uid, `$datasource`, `$target` then its own variables, remediation annotations, links to the others. */
 export function housekeeperDashboard(o: DashboardOptions): dashboard.DashboardBuilder {
-  return new dashboard.DashboardBuilder(o.title)
+  const d = new dashboard.DashboardBuilder(o.title)
     .uid(o.uid)
     .description(o.description)
     .tags([DASHBOARD_TAG, ...(o.tags ?? [])])
@@ -335,6 +352,8 @@ export function housekeeperDashboard(o: DashboardOptions): dashboard.DashboardBu
         .keepTime(true)
         .targetBlank(false),
     );
+  for (const v of o.variables ?? []) d.withVariable(v);
+  return d;
 }
 
 /**
@@ -365,6 +384,29 @@ export function finish(d: dashboard.DashboardBuilder): dashboard.Dashboard {
   return out;
 }
 
+export interface DashboardDefinition extends DashboardOptions {
+  /** Adds the dashboard's rows and panels to the frame `housekeeperDashboard` made. */
+  rows(d: dashboard.DashboardBuilder): void;
+}
+
+/** What a dashboard module exports: its uid, and its finished JSON model. */
+export interface DashboardModule {
+  uid: string;
+  build(): dashboard.Dashboard;
+}
+
+/** A dashboard module: the housekeeper frame, the dashboard's own rows, then `finish`. */
+export function defineDashboard(def: DashboardDefinition): DashboardModule {
+  return {
+    uid: def.uid,
+    build(): dashboard.Dashboard {
+      const d = housekeeperDashboard(def);
+      def.rows(d);
+      return finish(d);
+    },
+  };
+}
+
 // ---------------------------------------------------------------------------------------
 // PromQL fragments shared by several dashboards
 
@@ -386,6 +428,17 @@ export function pgConnectionsRatio(): string {
     `/ (${m('pg_settings_max_connections')} - ${m('pg_settings_superuser_reserved_connections')}` +
     ` - (${m('pg_settings_reserved_connections')} or ${m('pg_settings_max_connections')} * 0))`
   );
+}
+
+/** Replication lag per target, on replicas only (`pg_replication_is_replica == 1`: a primary's value is no lag). */
+export function pgReplicationLag(): string {
+  const s = sel();
+  return `max by (target) (pg_replication_lag_seconds${s} and on (target, instance) (pg_replication_is_replica${s} == 1))`;
+}
+
+/** Age of the newest backup of each kind. */
+export function newestBackupAge(): string {
+  return `time() - max by (kind) (backup_last_timestamp_seconds${sel()})`;
 }
 
 /** Redis memory used over maxmemory, per target (targets without maxmemory drop out). */

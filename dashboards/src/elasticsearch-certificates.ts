@@ -2,12 +2,13 @@
 // certificates (days to expiry, checked 30 days ahead; chain verification).
 // elasticsearch_exporter's and ssl_exporter's names.
 import type * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
+import { certificateDaysLeftStat, elasticsearchHealthStat } from './check-stats.ts';
+import type { TableBuilder } from './common.ts';
 import {
   colorColumn,
   columns,
-  finish,
+  defineDashboard,
   higherIsWorse,
-  housekeeperDashboard,
   instant,
   lowerIsWorse,
   query,
@@ -18,40 +19,40 @@ import {
   table,
   tableQuery,
   timeseries,
-  upDown,
-  valueText,
+  upStat,
   withThresholdLines,
-  yesNo,
+  yesNoStat,
   zeroIsGood,
 } from './common.ts';
 import { DAY, HOUR, runbook as r } from './runbook.ts';
 
-export const uid = 'housekeeper-elasticsearch-certificates';
+export default defineDashboard({
+  uid: 'housekeeper-elasticsearch-certificates',
+  title: 'Housekeeper / Elasticsearch and certificates',
+  description: 'The Elasticsearch log cluster (health, shards, index retention, snapshots) and TLS certificates (days to expiry, chain verification).',
+  targetSelector: '{__name__=~"elasticsearch_cluster_health_up|ssl_probe_success"}',
+  tags: ['elasticsearch', 'certificates'],
+  rows,
+});
 
-export function build(): dashboard.Dashboard {
+/** A table of an info metric's labels (its value, always 1, hidden). */
+function labelsTable(title: string, description: string, expr: string): TableBuilder {
+  return table(title, 'none', description)
+    .span(12)
+    .withTarget(tableQuery(expr))
+    .withTransformation({ id: 'organize', options: { excludeByName: { Time: true, Value: true } } });
+}
+
+function rows(d: dashboard.DashboardBuilder): void {
   const s = sel();
-  const d = housekeeperDashboard({
-    uid,
-    title: 'Housekeeper / Elasticsearch and certificates',
-    description: 'The Elasticsearch log cluster (health, shards, index retention, snapshots) and TLS certificates (days to expiry, chain verification).',
-    targetSelector: '{__name__=~"elasticsearch_cluster_health_up|ssl_probe_success"}',
-    tags: ['elasticsearch', 'certificates'],
-  });
-  const health = (color: string): string => `max by (target) (elasticsearch_cluster_health_status${sel(`color="${color}"`)})`;
 
   d.withRow(row('Elasticsearch'))
     .withPanel(
-      stat('Cluster', 'none', 'Whether the last collection from the cluster succeeded (health, index patterns, snapshots).')
-        .withTarget(instant(`min by (target) (elasticsearch_cluster_health_up${s})`, '{{target}}'))
-        .mappings(upDown())
-        .thresholds(steps('red', [1, 'green'])),
+      upStat('Cluster', 'Whether the last collection from the cluster succeeded (health, index patterns, snapshots).').withTarget(
+        instant(`min by (target) (elasticsearch_cluster_health_up${s})`, '{{target}}'),
+      ),
     )
-    .withPanel(
-      stat('Health', 'none', 'Cluster health colour: yellow means replicas unassigned, red means primaries unassigned.')
-        .withTarget(instant(`${health('red')} * 2 + ${health('yellow')}`, '{{target}}'))
-        .mappings(valueText({ '0': ['GREEN', 'green'], '1': ['YELLOW', 'yellow'], '2': ['RED', 'red'] }))
-        .thresholds(steps('green', [1, 'yellow'], [2, 'red'])),
-    )
+    .withPanel(elasticsearchHealthStat('Health', 'Cluster health colour: yellow means replicas unassigned, red means primaries unassigned.'))
     .withPanel(
       stat('Unassigned shards', 'none', 'Shards not allocated to any node.')
         .withTarget(instant(`max by (target) (elasticsearch_cluster_health_unassigned_shards${s})`, '{{target}}'))
@@ -104,25 +105,17 @@ export function build(): dashboard.Dashboard {
 
   d.withRow(row('Certificates'))
     .withPanel(
-      stat('Days left', 'd', `Days until the first certificate in each chain expires. Runbook: check ${r.certDays.warn} days ahead; red under ${r.certDays.crit}.`)
-        .span(12)
-        .withTarget(instant(`(min by (target) (ssl_chain_earliest_not_after${s}) - time()) / 86400`, '{{target}}'))
-        .thresholds(lowerIsWorse(r.certDays.warn, r.certDays.crit))
-        .decimals(0),
+      certificateDaysLeftStat('Days left', `Days until the first certificate in each chain expires. Runbook: check ${r.certDays.warn} days ahead; red under ${r.certDays.crit}.`).span(12),
     )
     .withPanel(
-      stat('Probe', 'none', 'Whether the TLS handshake with the endpoint succeeded, or a certificate was read from the file.')
+      upStat('Probe', 'Whether the TLS handshake with the endpoint succeeded, or a certificate was read from the file.')
         .span(6)
-        .withTarget(instant(`min by (target) (ssl_probe_success${s})`, '{{target}}'))
-        .mappings(upDown())
-        .thresholds(steps('red', [1, 'green'])),
+        .withTarget(instant(`min by (target) (ssl_probe_success${s})`, '{{target}}')),
     )
     .withPanel(
-      stat('Chain verifies', 'none', "Whether the endpoint's chain verifies against the trusted roots, is within its dates and matches the host name.")
+      yesNoStat('Chain verifies', "Whether the endpoint's chain verifies against the trusted roots, is within its dates and matches the host name.", 'VERIFIED', 'NOT VERIFIED', 'yellow')
         .span(6)
-        .withTarget(instant(`min by (target) (ssl_verified_chain${s})`, '{{target}}'))
-        .mappings(yesNo('VERIFIED', 'NOT VERIFIED', 'yellow'))
-        .thresholds(steps('yellow', [1, 'green'])),
+        .withTarget(instant(`min by (target) (ssl_verified_chain${s})`, '{{target}}')),
     )
     .withPanel(
       colorColumn(
@@ -139,18 +132,6 @@ export function build(): dashboard.Dashboard {
         'days left',
       ),
     )
-    .withPanel(
-      table('Verification errors', 'none', 'Why an endpoint\'s chain does not verify, as OpenSSL or Node names it.')
-        .span(12)
-        .withTarget(tableQuery(`max by (target, error) (ssl_verify_error_info${s})`))
-        .withTransformation({ id: 'organize', options: { excludeByName: { Time: true, Value: true } } }),
-    )
-    .withPanel(
-      table('TLS versions', 'none', 'The TLS version negotiated with each endpoint.')
-        .span(12)
-        .withTarget(tableQuery(`max by (target, version) (ssl_tls_version_info${s})`))
-        .withTransformation({ id: 'organize', options: { excludeByName: { Time: true, Value: true } } }),
-    );
-
-  return finish(d);
+    .withPanel(labelsTable('Verification errors', 'Why an endpoint\'s chain does not verify, as OpenSSL or Node names it.', `max by (target, error) (ssl_verify_error_info${s})`))
+    .withPanel(labelsTable('TLS versions', 'The TLS version negotiated with each endpoint.', `max by (target, version) (ssl_tls_version_info${s})`));
 }

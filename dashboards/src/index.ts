@@ -1,17 +1,15 @@
-import type * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
-import * as overview from './overview.ts';
-import * as postgres from './postgres.ts';
-import * as pgbouncerRedis from './pgbouncer-redis.ts';
-import * as vectorIndex from './vector-index.ts';
-import * as backups from './backups.ts';
-import * as elasticsearchCertificates from './elasticsearch-certificates.ts';
-import * as remediations from './remediations.ts';
+import type { DashboardModule } from './common.ts';
+import overview from './overview.ts';
+import postgres from './postgres.ts';
+import pgbouncerRedis from './pgbouncer-redis.ts';
+import vectorIndex from './vector-index.ts';
+import backups from './backups.ts';
+import elasticsearchCertificates from './elasticsearch-certificates.ts';
+import remediations from './remediations.ts';
 
-export interface DashboardSource {
+export interface DashboardSource extends DashboardModule {
   /** File name under dashboards/. */
   file: string;
-  uid: string;
-  build(): dashboard.Dashboard;
 }
 
 /** Every dashboard housekeeper ships, in the order the README lists them. */

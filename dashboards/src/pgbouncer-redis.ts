@@ -2,12 +2,13 @@
 // ratio, evictions, restarts (a cold cache) and saves. pgbouncer_exporter's and
 // redis_exporter's names.
 import type * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
+import { pgbouncerClientsWaitingStat, redisHitRatioStat, redisMemoryStat } from './check-stats.ts';
 import {
-  finish,
+  defineDashboard,
   higherIsWorse,
-  housekeeperDashboard,
   instant,
   lowerIsWorse,
+  percent,
   query,
   redisHitRatio,
   redisMemoryRatio,
@@ -17,35 +18,27 @@ import {
   stat,
   steps,
   timeseries,
-  upDown,
+  upStat,
   withThresholdLines,
-  yesNo,
-  zeroIsGood,
+  yesNoStat,
 } from './common.ts';
 import { HOUR, runbook as r } from './runbook.ts';
 
-export const uid = 'housekeeper-pgbouncer-redis';
+export default defineDashboard({
+  uid: 'housekeeper-pgbouncer-redis',
+  title: 'Housekeeper / PgBouncer and Redis',
+  description: 'PgBouncer pools (clients waiting, server connections, query rates) and the Redis cache (memory, hit ratio, evictions, restarts, saves).',
+  targetSelector: '{__name__=~"pgbouncer_up|redis_up"}',
+  tags: ['pgbouncer', 'redis'],
+  rows,
+});
 
-const pct = (x: number): string => `${Math.round(x * 100)}%`;
-
-export function build(): dashboard.Dashboard {
+function rows(d: dashboard.DashboardBuilder): void {
   const s = sel();
-  const d = housekeeperDashboard({
-    uid,
-    title: 'Housekeeper / PgBouncer and Redis',
-    description: 'PgBouncer pools (clients waiting, server connections, query rates) and the Redis cache (memory, hit ratio, evictions, restarts, saves).',
-    targetSelector: '{__name__=~"pgbouncer_up|redis_up"}',
-    tags: ['pgbouncer', 'redis'],
-  });
 
   d.withRow(row('PgBouncer'))
-    .withPanel(stat('PgBouncer', 'none', 'Whether the admin console answered (pgbouncer_up).').span(6).withTarget(instant(`max by (target) (pgbouncer_up${s})`, '{{target}}')).mappings(upDown()).thresholds(steps('red', [1, 'green'])))
-    .withPanel(
-      stat('Clients waiting', 'none', 'Clients waiting for a server connection (pgbouncer-pool-resize acts on it).')
-        .span(6)
-        .withTarget(instant(`sum by (target) (max by (target, database, user) (pgbouncer_pools_client_waiting_connections${s}))`, '{{target}}'))
-        .thresholds(zeroIsGood('yellow')),
-    )
+    .withPanel(upStat('PgBouncer', 'Whether the admin console answered (pgbouncer_up).').span(6).withTarget(instant(`max by (target) (pgbouncer_up${s})`, '{{target}}')))
+    .withPanel(pgbouncerClientsWaitingStat('Clients waiting', 'Clients waiting for a server connection (pgbouncer-pool-resize acts on it).').span(6))
     .withPanel(
       stat('Longest wait', 's', 'How long the oldest waiting client has waited (any client waiting for 2 minutes is an alert).')
         .span(6)
@@ -94,20 +87,9 @@ export function build(): dashboard.Dashboard {
     );
 
   d.withRow(row('Redis'))
-    .withPanel(stat('Redis', 'none', 'Whether the server answered (redis_up).').withTarget(instant(`max by (target) (redis_up${s})`, '{{target}}')).mappings(upDown()).thresholds(steps('red', [1, 'green'])))
-    .withPanel(
-      stat('Memory', 'percentunit', `Used memory over maxmemory. Runbook: under ${pct(r.redisMemory.warn)} (redis-flush acts above it).`)
-        .withTarget(instant(redisMemoryRatio(), '{{target}}'))
-        .thresholds(higherIsWorse(r.redisMemory.warn, r.redisMemory.crit))
-        .decimals(0),
-    )
-    .withPanel(
-      stat('Hit ratio', 'percentunit', `Keyspace hits over lookups in the last ${r.hitRatioWindow}. Runbook: above ${pct(r.hitRatio.warn)}.`)
-        .withTarget(instant(redisHitRatio(r.hitRatioWindow), '{{target}}'))
-        .thresholds(lowerIsWorse(r.hitRatio.warn))
-        .decimals(1)
-        .noValue('no lookups'),
-    )
+    .withPanel(upStat('Redis', 'Whether the server answered (redis_up).').withTarget(instant(`max by (target) (redis_up${s})`, '{{target}}')))
+    .withPanel(redisMemoryStat('Memory', `Used memory over maxmemory. Runbook: under ${percent(r.redisMemory.warn)} (redis-flush acts above it).`))
+    .withPanel(redisHitRatioStat('Hit ratio', `Keyspace hits over lookups in the last ${r.hitRatioWindow}. Runbook: above ${percent(r.hitRatio.warn)}.`))
     .withPanel(
       stat('Uptime', 's', `Time since the server started: a restart empties the cache (redis-warm refills it); yellow for the first ${r.redisRestartedSeconds / 60} minutes.`)
         .withTarget(instant(`min by (target) (redis_uptime_in_seconds${s})`, '{{target}}'))
@@ -119,17 +101,14 @@ export function build(): dashboard.Dashboard {
         .thresholds(steps('green', [r.redisLastSaveSeconds, 'yellow'])),
     )
     .withPanel(
-      stat('Last background save', 'none', 'Whether the last background save succeeded.')
-        .withTarget(instant(`min by (target) (redis_rdb_last_bgsave_status${s})`, '{{target}}'))
-        .mappings(yesNo('OK', 'FAILED', 'yellow'))
-        .thresholds(steps('yellow', [1, 'green'])),
+      yesNoStat('Last background save', 'Whether the last background save succeeded.', 'OK', 'FAILED', 'yellow').withTarget(instant(`min by (target) (redis_rdb_last_bgsave_status${s})`, '{{target}}')),
     )
     .withPanel(
       withThresholdLines(timeseries('Memory used', 'percentunit', 'Used memory over maxmemory.').min(0).max(1), higherIsWorse(r.redisMemory.warn, r.redisMemory.crit))
         .withTarget(query(redisMemoryRatio(), '{{target}}')),
     )
     .withPanel(
-      withThresholdLines(timeseries('Hit ratio', 'percentunit', `Keyspace hits over lookups. Runbook: above ${pct(r.hitRatio.warn)}.`).min(0).max(1), lowerIsWorse(r.hitRatio.warn))
+      withThresholdLines(timeseries('Hit ratio', 'percentunit', `Keyspace hits over lookups. Runbook: above ${percent(r.hitRatio.warn)}.`).min(0).max(1), lowerIsWorse(r.hitRatio.warn))
         .withTarget(query(redisHitRatio('$__rate_interval'), '{{target}}')),
     )
     .withPanel(
@@ -158,6 +137,4 @@ export function build(): dashboard.Dashboard {
     .withPanel(
       timeseries('Slow log', 'short', 'Entries in the slow log.').withTarget(query(`max by (target) (redis_slowlog_length${s})`, '{{target}}')),
     );
-
-  return finish(d);
 }

@@ -1,14 +1,15 @@
 // Postgres primary and replicas: connections against the usable maximum, long-running and
 // blocked queries, replication, dead tuples and vacuum, statements. postgres_exporter's names.
 import type * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
+import { longRunningQueriesStat, pgConnectionsStat, replicationLagStat } from './check-stats.ts';
 import {
   columns,
   columnUnit,
-  finish,
+  defineDashboard,
   higherIsWorse,
-  housekeeperDashboard,
   instant,
   pgConnectionsRatio,
+  pgReplicationLag,
   query,
   row,
   sel,
@@ -18,50 +19,36 @@ import {
   table,
   tableQuery,
   timeseries,
-  upDown,
+  upStat,
   valueText,
   withThresholdLines,
   zeroIsGood,
 } from './common.ts';
 import { runbook as r } from './runbook.ts';
 
-export const uid = 'housekeeper-postgres';
+export default defineDashboard({
+  uid: 'housekeeper-postgres',
+  title: 'Housekeeper / Postgres',
+  description: 'Postgres primary and replicas: connections, long-running and blocked queries, replication, dead tuples and vacuum, top statements.',
+  targetSelector: 'pg_up',
+  tags: ['postgres'],
+  rows,
+});
 
-export function build(): dashboard.Dashboard {
+function rows(d: dashboard.DashboardBuilder): void {
   const s = sel();
-  const d = housekeeperDashboard({
-    uid,
-    title: 'Housekeeper / Postgres',
-    description: 'Postgres primary and replicas: connections, long-running and blocked queries, replication, dead tuples and vacuum, top statements.',
-    targetSelector: 'pg_up',
-    tags: ['postgres'],
-  });
 
   d.withRow(row('Health'))
-    .withPanel(stat('Server', 'none', 'Whether housekeeper could connect (pg_up).').withTarget(instant(`max by (target) (pg_up${s})`, '{{target}}')).mappings(upDown()).thresholds(steps('red', [1, 'green'])))
+    .withPanel(upStat('Server', 'Whether housekeeper could connect (pg_up).').withTarget(instant(`max by (target) (pg_up${s})`, '{{target}}')))
     .withPanel(
       stat('Role', 'none', 'Primary or replica (in recovery).')
         .withTarget(instant(`max by (target) (pg_replication_is_replica${s})`, '{{target}}'))
         .mappings(valueText({ '0': ['PRIMARY', 'blue'], '1': ['REPLICA', 'blue'] }))
         .thresholds(steps('blue')),
     )
-    .withPanel(
-      stat('Connections', 'percentunit', `Client connections over the usable maximum. Runbook: alert at ${r.connections.warn * 100}%.`)
-        .withTarget(instant(pgConnectionsRatio(), '{{target}}'))
-        .thresholds(higherIsWorse(r.connections.warn, r.connections.crit))
-        .decimals(0),
-    )
-    .withPanel(
-      stat('Replication lag', 's', `On replicas: seconds since the last replayed transaction. Runbook: under ${r.replicationLagSeconds.warn} s.`)
-        .withTarget(instant(`max by (target) (pg_replication_lag_seconds${s} and on (target, instance) (pg_replication_is_replica${s} == 1))`, '{{target}}'))
-        .thresholds(higherIsWorse(r.replicationLagSeconds.warn, r.replicationLagSeconds.crit))
-        .noValue('no replicas'),
-    )
-    .withPanel(
-      stat('Long-running queries', 'none', `Client queries active for longer than ${r.longQuerySeconds} s.`)
-        .withTarget(instant(`sum by (target) (max by (target, datname) (pg_long_running_queries${s}))`, '{{target}}'))
-        .thresholds(zeroIsGood('yellow')),
-    )
+    .withPanel(pgConnectionsStat('Connections', `Client connections over the usable maximum. Runbook: alert at ${r.connections.warn * 100}%.`))
+    .withPanel(replicationLagStat('Replication lag', `On replicas: seconds since the last replayed transaction. Runbook: under ${r.replicationLagSeconds.warn} s.`))
+    .withPanel(longRunningQueriesStat('Long-running queries', `Client queries active for longer than ${r.longQuerySeconds} s.`))
     .withPanel(
       stat('Blocked sessions', 'none', 'Client sessions waiting for a heavyweight lock.')
         .withTarget(instant(`sum by (target) (max by (target, datname) (pg_blocked_sessions${s}))`, '{{target}}'))
@@ -113,7 +100,7 @@ export function build(): dashboard.Dashboard {
   d.withRow(row('Replication'))
     .withPanel(
       withThresholdLines(timeseries('Replica lag', 's', `Seconds since the last replayed transaction, on each replica. Runbook: under ${r.replicationLagSeconds.warn} s.`).min(0), higherIsWorse(r.replicationLagSeconds.warn))
-        .withTarget(query(`max by (target) (pg_replication_lag_seconds${s} and on (target, instance) (pg_replication_is_replica${s} == 1))`, '{{target}}')),
+        .withTarget(query(pgReplicationLag(), '{{target}}')),
     )
     .withPanel(
       timeseries('Replay lag seen by the primary', 'bytes', 'On the primary: bytes of WAL each replica has yet to replay.')
@@ -184,6 +171,4 @@ export function build(): dashboard.Dashboard {
         'ops',
       ),
     );
-
-  return finish(d);
 }

@@ -6,11 +6,12 @@
 // the annotation's tags); `$target` filters the collectors row at the bottom.
 import type * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
 import * as common from '@grafana/grafana-foundation-sdk/common';
+import { collectionsStat, openCircuitsStat, remediationsFailedStat, remediationsFixedStat } from './check-stats.ts';
+import type { TimeseriesBuilder } from './common.ts';
 import {
   annotationsList,
   columns,
-  finish,
-  housekeeperDashboard,
+  defineDashboard,
   increaseFromZero,
   instant,
   labelVariable,
@@ -23,12 +24,11 @@ import {
   table,
   tableQuery,
   timeseries,
-  upDown,
   valueText,
-  zeroIsGood,
 } from './common.ts';
 
-export const uid = 'housekeeper-remediations';
+/** The `$rule` variable's matcher (remediation metrics are labelled by rule, not target). */
+const rule = 'rule=~"$rule"';
 
 const OUTCOME_COLORS: Record<string, string> = {
   fixed: 'green',
@@ -39,44 +39,46 @@ const OUTCOME_COLORS: Record<string, string> = {
   dry_run: 'text',
 };
 
-export function build(): dashboard.Dashboard {
-  const rule = 'rule=~"$rule"';
-  const d = housekeeperDashboard({
-    uid,
-    title: 'Housekeeper / Remediations',
-    description: 'The remediation log (Grafana annotations housekeeper posts), outcomes over time, open circuits, the durable queue and Alertmanager webhook traffic.',
-    targetSelector: 'housekeeper_collector_success',
-    tags: ['remediation'],
-    from: 'now-24h',
-  }).withVariable(labelVariable('rule', 'Rule', 'housekeeper_remediation_circuit_open', 'rule'));
+export default defineDashboard({
+  uid: 'housekeeper-remediations',
+  title: 'Housekeeper / Remediations',
+  description: 'The remediation log (Grafana annotations housekeeper posts), outcomes over time, open circuits, the durable queue and Alertmanager webhook traffic.',
+  targetSelector: 'housekeeper_collector_success',
+  tags: ['remediation'],
+  from: 'now-24h',
+  variables: [labelVariable('rule', 'Rule', 'housekeeper_remediation_circuit_open', 'rule')],
+  rows,
+});
 
-  const outcomeColors = (p: ReturnType<typeof timeseries>): ReturnType<typeof timeseries> => {
-    for (const [outcome, color] of Object.entries(OUTCOME_COLORS)) {
-      p.overrideByName(outcome, [{ id: 'color', value: { mode: 'fixed', fixedColor: color } }]);
-    }
-    return p;
-  };
+/** Colours each outcome's series the same on every panel. */
+function outcomeColors(p: TimeseriesBuilder): TimeseriesBuilder {
+  for (const [outcome, color] of Object.entries(OUTCOME_COLORS)) {
+    p.overrideByName(outcome, [{ id: 'color', value: { mode: 'fixed', fixedColor: color } }]);
+  }
+  return p;
+}
 
+/** Remediations finished per interval, summed `by` those labels, as stacked bars. */
+function remediationBars(title: string, description: string, by: string, legend: string): TimeseriesBuilder {
+  return timeseries(title, 'short', description)
+    .drawStyle(common.GraphDrawStyle.Bars)
+    .fillOpacity(80)
+    .stacking(stacked())
+    .interval('5m')
+    .withTarget(query(`sum by (${by}) ${increaseFromZero(`housekeeper_remediations_total{${rule}}`, '$__interval')}`, legend));
+}
+
+function rows(d: dashboard.DashboardBuilder): void {
   d.withRow(row('Now'))
     .withPanel(
-      stat('Open circuits', 'none', 'Rules whose circuit is open: they stopped acting after repeated failures and a human must look (one trial run goes through after remediation.circuit.reset_after).')
-        .withTarget(instant(`count(max by (rule) (housekeeper_remediation_circuit_open{${rule}}) == 1) or vector(0)`, 'open'))
-        .thresholds(zeroIsGood()),
+      openCircuitsStat(
+        'Open circuits',
+        'Rules whose circuit is open: they stopped acting after repeated failures and a human must look (one trial run goes through after remediation.circuit.reset_after).',
+        rule,
+      ),
     )
-    .withPanel(
-      stat('Failed in range', 'none', 'Remediations that failed (critical) or ran without clearing the condition (warning), in the dashboard\'s time range.')
-        .withTarget(instant(`sum${increaseFromZero(`housekeeper_remediations_total{${rule}, outcome="failed"}`, '$__range')} or vector(0)`, 'failed'))
-        .withTarget(instant(`sum${increaseFromZero(`housekeeper_remediations_total{${rule}, outcome="not_fixed"}`, '$__range')} or vector(0)`, 'not fixed'))
-        .thresholds(zeroIsGood())
-        .overrideByName('not fixed', [{ id: 'thresholds', value: zeroIsGood('yellow').build() }])
-        .decimals(0),
-    )
-    .withPanel(
-      stat('Fixed in range', 'none', 'Remediations that ran and cleared the condition, in the dashboard\'s time range.')
-        .withTarget(instant(`sum${increaseFromZero(`housekeeper_remediations_total{${rule}, outcome="fixed"}`, '$__range')} or vector(0)`, 'fixed'))
-        .thresholds(steps('blue'))
-        .decimals(0),
-    )
+    .withPanel(remediationsFailedStat('Failed in range', 'Remediations that failed (critical) or ran without clearing the condition (warning), in the dashboard\'s time range.', '$__range', rule))
+    .withPanel(remediationsFixedStat('Fixed in range', 'Remediations that ran and cleared the condition, in the dashboard\'s time range.', '$__range', rule))
     .withPanel(
       stat('Queue', 'none', 'Jobs in the durable queue by state: queued (ready), deferred (waiting for a delay or a window), active (running).')
         .span(6)
@@ -110,24 +112,8 @@ export function build(): dashboard.Dashboard {
     );
 
   d.withRow(row('Over time'))
-    .withPanel(
-      outcomeColors(
-        timeseries('Remediations by outcome', 'short', 'Remediations finished per interval, by outcome.')
-          .drawStyle(common.GraphDrawStyle.Bars)
-          .fillOpacity(80)
-          .stacking(stacked())
-          .interval('5m')
-          .withTarget(query(`sum by (outcome) ${increaseFromZero(`housekeeper_remediations_total{${rule}}`, '$__interval')}`, '{{outcome}}')),
-      ),
-    )
-    .withPanel(
-      timeseries('Remediations by rule', 'short', 'Remediations finished per interval, by rule and outcome.')
-        .drawStyle(common.GraphDrawStyle.Bars)
-        .fillOpacity(80)
-        .stacking(stacked())
-        .interval('5m')
-        .withTarget(query(`sum by (rule, outcome) ${increaseFromZero(`housekeeper_remediations_total{${rule}}`, '$__interval')}`, '{{rule}} {{outcome}}')),
-    )
+    .withPanel(outcomeColors(remediationBars('Remediations by outcome', 'Remediations finished per interval, by outcome.', 'outcome', '{{outcome}}')))
+    .withPanel(remediationBars('Remediations by rule', 'Remediations finished per interval, by rule and outcome.', 'rule, outcome', '{{rule}} {{outcome}}'))
     .withPanel(
       timeseries('Action duration (p90)', 's', 'How long actions took to run and verify, 90th percentile, by action.').withTarget(
         query(`histogram_quantile(0.9, sum by (le, action) (rate(housekeeper_remediation_duration_seconds_bucket{${rule}}[$__rate_interval])))`, '{{action}}'),
@@ -159,18 +145,10 @@ export function build(): dashboard.Dashboard {
     );
 
   d.withRow(row('Collectors'))
-    .withPanel(
-      stat('Collections', 'none', 'Each collector and target: UP when its last collection succeeded. A failing collection hides that target\'s alerts.')
-        .span(24)
-        .withTarget(instant(`min by (collector, target) (housekeeper_collector_success${sel()})`, '{{collector}} {{target}}'))
-        .mappings(upDown())
-        .thresholds(steps('red', [1, 'green'])),
-    )
+    .withPanel(collectionsStat('Collections', 'Each collector and target: UP when its last collection succeeded. A failing collection hides that target\'s alerts.').span(24))
     .withPanel(
       timeseries('Collection time', 's', 'How long each collection took; near the scrape timeout, collections start failing.')
         .span(24)
         .withTarget(query(`max by (collector, target) (housekeeper_collector_duration_seconds${sel()})`, '{{collector}} {{target}}')),
     );
-
-  return finish(d);
 }

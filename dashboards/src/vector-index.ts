@@ -2,12 +2,13 @@
 // floor, search latency, and the runbook's maintenance calendar (retrain weekly, optimize
 // monthly, rebuild quarterly or on corruption).
 import type * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
+import { faissLoadableStat, faissRecallStat } from './check-stats.ts';
+import type { StatBuilder } from './common.ts';
 import {
   columns,
   columnUnit,
-  finish,
+  defineDashboard,
   higherIsWorse,
-  housekeeperDashboard,
   instant,
   lowerIsWorse,
   query,
@@ -19,35 +20,39 @@ import {
   tableQuery,
   timeseries,
   withThresholdLines,
-  yesNo,
+  yesNoStat,
 } from './common.ts';
 import { DAY, runbook as r } from './runbook.ts';
 
-export const uid = 'housekeeper-vector-index';
+export default defineDashboard({
+  uid: 'housekeeper-vector-index',
+  title: 'Housekeeper / Vector index (FAISS)',
+  description: 'FAISS indexes: loadable, vectors against the source table, recall@10 against its floor, search latency, checks and maintenance.',
+  targetSelector: 'faiss_index_loadable',
+  tags: ['faiss'],
+  rows,
+});
 
-export function build(): dashboard.Dashboard {
+/** Time since housekeeper last ran a maintenance action the `action` matcher selects; yellow after `limit` seconds. */
+function sinceMaintenanceStat(title: string, description: string, action: string, limit: number): StatBuilder {
+  return stat(title, 's', description)
+    .span(8)
+    .withTarget(instant(`time() - max by (target) (faiss_index_last_maintenance_timestamp_seconds${sel(action)})`, '{{target}}'))
+    .thresholds(steps('green', [limit, 'yellow']))
+    .noValue('never');
+}
+
+function rows(d: dashboard.DashboardBuilder): void {
   const s = sel();
   const m = r.faissMaintenanceSeconds;
-  const d = housekeeperDashboard({
-    uid,
-    title: 'Housekeeper / Vector index (FAISS)',
-    description: 'FAISS indexes: loadable, vectors against the source table, recall@10 against its floor, search latency, checks and maintenance.',
-    targetSelector: 'faiss_index_loadable',
-    tags: ['faiss'],
-  });
 
   d.withRow(row('Health'))
+    .withPanel(faissLoadableStat('Loadable', 'Whether FAISS loads the index file: BROKEN when missing, truncated or corrupt (the runbook rebuilds it).'))
     .withPanel(
-      stat('Loadable', 'none', 'Whether FAISS loads the index file: BROKEN when missing, truncated or corrupt (the runbook rebuilds it).')
-        .withTarget(instant(`min by (target) (faiss_index_loadable${s})`, '{{target}}'))
-        .mappings(yesNo('OK', 'BROKEN'))
-        .thresholds(steps('red', [1, 'green'])),
-    )
-    .withPanel(
-      stat('Recall@10', 'percentunit', `Recall@10 against exact search over a sample of the index's own vectors; red under the default recall_floor (${r.faissRecallFloorDefault * 100}%). The alert uses each index's own floor (drawn below).`)
-        .withTarget(instant(`min by (target) (faiss_index_recall_at_10${s})`, '{{target}}'))
-        .thresholds(lowerIsWorse(r.faissRecallFloorDefault))
-        .decimals(1),
+      faissRecallStat(
+        'Recall@10',
+        `Recall@10 against exact search over a sample of the index's own vectors; red under the default recall_floor (${r.faissRecallFloorDefault * 100}%). The alert uses each index's own floor (drawn below).`,
+      ),
     )
     .withPanel(
       stat('Vectors', 'short', 'Vectors in the index (ntotal).').withTarget(instant(`max by (target) (faiss_index_vectors${s})`, '{{target}}')).thresholds(steps('blue')),
@@ -64,10 +69,9 @@ export function build(): dashboard.Dashboard {
         .thresholds(higherIsWorse(3600, 6 * 3600)),
     )
     .withPanel(
-      stat('Check', 'none', 'Whether the last check ran to its end (FAILED: the check process crashed or timed out; its recall and counts are stale).')
-        .withTarget(instant(`min by (target) (faiss_index_check_success${s})`, '{{target}}'))
-        .mappings(yesNo('OK', 'FAILED', 'yellow'))
-        .thresholds(steps('yellow', [1, 'green'])),
+      yesNoStat('Check', 'Whether the last check ran to its end (FAILED: the check process crashed or timed out; its recall and counts are stale).', 'OK', 'FAILED', 'yellow').withTarget(
+        instant(`min by (target) (faiss_index_check_success${s})`, '{{target}}'),
+      ),
     );
 
   d.withRow(row('Quality and size'))
@@ -92,25 +96,16 @@ export function build(): dashboard.Dashboard {
 
   d.withRow(row('Maintenance'))
     .withPanel(
-      stat('Since retrain', 's', `Time since housekeeper last retrained or rebuilt the index (a rebuild retrains). Runbook: weekly (Wednesday); the alert fires after ${m.retrain / DAY} days.`)
-        .span(8)
-        .withTarget(instant(`time() - max by (target) (faiss_index_last_maintenance_timestamp_seconds${sel('action=~"retrain|rebuild"')})`, '{{target}}'))
-        .thresholds(steps('green', [m.retrain, 'yellow']))
-        .noValue('never'),
+      sinceMaintenanceStat(
+        'Since retrain',
+        `Time since housekeeper last retrained or rebuilt the index (a rebuild retrains). Runbook: weekly (Wednesday); the alert fires after ${m.retrain / DAY} days.`,
+        'action=~"retrain|rebuild"',
+        m.retrain,
+      ),
     )
+    .withPanel(sinceMaintenanceStat('Since optimize', `Time since housekeeper last optimized the index. Runbook: monthly; yellow after ${m.optimize / DAY} days (no alert).`, 'action="optimize"', m.optimize))
     .withPanel(
-      stat('Since optimize', 's', `Time since housekeeper last optimized the index. Runbook: monthly; yellow after ${m.optimize / DAY} days (no alert).`)
-        .span(8)
-        .withTarget(instant(`time() - max by (target) (faiss_index_last_maintenance_timestamp_seconds${sel('action="optimize"')})`, '{{target}}'))
-        .thresholds(steps('green', [m.optimize, 'yellow']))
-        .noValue('never'),
-    )
-    .withPanel(
-      stat('Since rebuild', 's', `Time since housekeeper last rebuilt the index. Runbook: quarterly or on corruption; the alert fires after ${m.rebuild / DAY} days.`)
-        .span(8)
-        .withTarget(instant(`time() - max by (target) (faiss_index_last_maintenance_timestamp_seconds${sel('action="rebuild"')})`, '{{target}}'))
-        .thresholds(steps('green', [m.rebuild, 'yellow']))
-        .noValue('never'),
+      sinceMaintenanceStat('Since rebuild', `Time since housekeeper last rebuilt the index. Runbook: quarterly or on corruption; the alert fires after ${m.rebuild / DAY} days.`, 'action="rebuild"', m.rebuild),
     )
     .withPanel(
       columnUnit(
@@ -137,6 +132,4 @@ export function build(): dashboard.Dashboard {
         's',
       ).overrideByName('info', [{ id: 'custom.hidden', value: true }]),
     );
-
-  return finish(d);
 }
