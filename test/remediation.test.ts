@@ -341,6 +341,88 @@ schedules:
   for (const t of times) assert.equal(new Date(t).getUTCSeconds() % 3, 0);
 });
 
+test('replicas restarting around scheduled times: each time runs once, none missed while one replica ticks, the last missed one caught up after all were down', async () => {
+  const url = await stateDb();
+  const rules = `
+schedules:
+  - name: every-two-seconds
+    cron: "*/2 * * * * *"
+    timezone: America/Los_Angeles
+    action: test-count
+    params: { target: restarts }
+`;
+  const stop = async (i: Instance): Promise<void> => {
+    await i.close();
+    open.splice(open.indexOf(i), 1);
+  };
+  const fixedTimes = async (): Promise<number[]> => {
+    const reader = await instance(url, '', '', 'reader');
+    const items = await log(reader, '?target=test:restarts&limit=500');
+    await stop(reader);
+    return items.filter((e) => e['outcome'] === 'fixed').map((e) => Date.parse(String(e['starts_at']))).sort((x, y) => x - y);
+  };
+  const b = await instance(url, rules, '', 'b');
+  let a = await instance(url, rules, '', 'a');
+  await until('a first scheduled run', async () => (await runs('restarts')) >= 1);
+  // a restarts twice while b keeps ticking: each new a catches up the latest time it missed,
+  // which b has already queued.
+  for (let k = 0; k < 2; k++) {
+    await stop(a);
+    await new Promise((r) => setTimeout(r, 2_500));
+    a = await instance(url, rules, '', 'a');
+    await new Promise((r) => setTimeout(r, 2_500));
+  }
+  await stop(a);
+  await stop(b);
+  const whileOneTicked = await fixedTimes();
+  assert.ok(whileOneTicked.length >= 4, `runs while b ticked: ${whileOneTicked.length}`);
+  assert.equal(new Set(whileOneTicked).size, whileOneTicked.length, 'no scheduled time ran twice');
+  assert.equal(await runs('restarts'), whileOneTicked.length, 'every run is in the log once');
+  for (let i = 1; i < whileOneTicked.length; i++) {
+    assert.equal((whileOneTicked[i] as number) - (whileOneTicked[i - 1] as number), 2_000, 'no scheduled time was skipped while b ran');
+  }
+  // Every replica down across at least one scheduled time; one comes back within the catch-up horizon.
+  const downAt = Date.now();
+  await new Promise((r) => setTimeout(r, 3_000));
+  const c = await instance(url, rules, '', 'c');
+  const upAt = Date.now();
+  const missed = async (): Promise<boolean> =>
+    (await log(c, '?target=test:restarts&outcome=fixed&limit=500')).some((e) => {
+      const t = Date.parse(String(e['starts_at']));
+      return t > downAt && t <= upAt;
+    });
+  await until('the missed run', missed);
+  await stop(c);
+  const after = await fixedTimes();
+  const caughtUp = after.filter((t) => t > downAt && t <= upAt);
+  assert.equal(caughtUp.length, 1, 'only the latest time missed while all were down runs, once');
+  assert.equal(new Set(after).size, after.length, 'still no scheduled time ran twice');
+  assert.equal(await runs('restarts'), after.length);
+});
+
+test('a replica without the rule hands the job back (a rolling deploy); a replica with it runs it once', async () => {
+  const url = await stateDb();
+  const rules = RULES.replace('cooldown: 1h', 'cooldown: 1h\n    delay: 2s');
+  const newer = await instance(url, rules, '', 'newer');
+  const alert = { labels: { alertname: 'TestAlert', severity: 'warning', target: 'handed-back' } };
+  assert.deepEqual((await newer.post(notification([alert]))).json['results'], { queued: 1 });
+  await newer.close();
+  open.splice(open.indexOf(newer), 1);
+  // Only a replica that has no rules is running when the job comes due.
+  const older = await instance(url, '', '', 'older');
+  await until('the hand-back', async () => older.lines.some((l) => l.includes('handed back for a replica that has it')));
+  assert.equal(await runs('handed-back'), 0);
+  await older.close();
+  open.splice(open.indexOf(older), 1);
+  const newer2 = await instance(url, rules, '', 'newer-2');
+  await until('the run on a replica with the rule', async () => (await runs('handed-back')) === 1);
+  await new Promise((r) => setTimeout(r, 6_000)); // another hand-back period: nothing runs twice
+  assert.equal(await runs('handed-back'), 1);
+  assert.ok(!older.lines.some((l) => l.includes('job dropped')), 'nothing dropped');
+  const fixed = await log(newer2, '?target=test:handed-back&outcome=fixed');
+  assert.equal(fixed.length, 1);
+});
+
 test('rules are checked at boot: unknown action, bad matcher, bad param, bad cron name file and field', async () => {
   const { loadRules } = await import('../src/remediation/rules.ts');
   const bad = (yaml: string): string => {

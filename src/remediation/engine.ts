@@ -36,6 +36,8 @@ export interface JobData {
   attempt: number;
   /** Continuations so far (deferrals and retries), for their ids. */
   seq: number;
+  /** When a replica that does not know the rule first handed the job back (ISO time). */
+  handedBackAt?: string;
 }
 
 export type Outcome = 'fixed' | 'not_fixed' | 'failed' | 'skipped' | 'deferred' | 'dry_run';
@@ -66,6 +68,8 @@ const STORE_BATCH_MAX = 500;
 
 /** A replica (re)starting up to this long after a scheduled time still enqueues that run. */
 const SCHEDULE_CATCH_UP_MS = 10 * 60_000;
+/** How soon a job this replica cannot run (its rule is unknown here) is offered again. */
+const HAND_BACK_MS = 5_000;
 /** Completed jobs are kept this long: the horizon over which a repeat is recognised. */
 const DEDUPE_HORIZON_S = 30 * 86_400;
 
@@ -293,7 +297,7 @@ export class Engine {
     const data = job.data;
     const rule = this.d.rules.find((r) => r.name === data.rule);
     if (!rule) {
-      this.d.log.warn({ rule: data.rule }, 'job for a rule that no longer exists; dropped');
+      await this.handBack(data);
       return;
     }
     const base = { trigger: data.trigger, rule, target: data.target, params: data.params, episode: data.episode, jobId: job.id, attempt: data.attempt, alert: data };
@@ -442,6 +446,29 @@ export class Engine {
    * Schedules the continuation of this episode as a new job with a derived id, so a repeat of
    * this handler (after a crash) cannot schedule it twice, and resolve can cancel it.
    */
+  /**
+   * A job for a rule this replica does not have: in a rolling deploy another replica may
+   * have it (a rule just added), so the job goes back to the queue for them, every
+   * HAND_BACK_MS, and is dropped, with an error, only when no replica took it within job_ttl.
+   */
+  private async handBack(data: JobData): Promise<void> {
+    const since = data.handedBackAt ?? new Date().toISOString();
+    if (Date.now() - Date.parse(since) >= this.d.config.remediation.jobTtlMs) {
+      this.d.log.error({ rule: data.rule, target: data.target, since }, 'no replica has this rule: job dropped after job_ttl');
+      return;
+    }
+    const next: JobData = { ...data, seq: data.seq + 1, handedBackAt: since };
+    const id = uuidFor(`${data.episode}\u0000${next.seq}`);
+    await this.boss.send(QUEUE, next, {
+      id,
+      startAfter: new Date(Date.now() + HAND_BACK_MS),
+      group: { id: data.target },
+      retentionSeconds: Math.ceil((HAND_BACK_MS + this.d.config.remediation.jobTtlMs) / 1000),
+    });
+    if (data.trigger === 'alert') await this.d.state.query(sql.SET_CURRENT_JOB, [data.episode, id]);
+    this.d.log.warn({ rule: data.rule, target: data.target }, 'job for a rule this replica does not have; handed back for a replica that has it');
+  }
+
   private async continueAt(job: Job<JobData>, data: JobData, rule: Rule, at: Date, outcome: Outcome | undefined, reason: string, isRetry: boolean): Promise<void> {
     const next: JobData = { ...data, seq: data.seq + 1 };
     const id = uuidFor(`${data.episode}\u0000${next.seq}`);
