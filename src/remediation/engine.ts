@@ -466,7 +466,9 @@ export class Engine {
       retentionSeconds: Math.ceil((HAND_BACK_MS + this.d.config.remediation.jobTtlMs) / 1000),
     });
     if (data.trigger === 'alert') await this.d.state.query(sql.SET_CURRENT_JOB, [data.episode, id]);
-    this.d.log.warn({ rule: data.rule, target: data.target }, 'job for a rule this replica does not have; handed back for a replica that has it');
+    // Once at warn: a rule removed everywhere would otherwise repeat this every HAND_BACK_MS until job_ttl.
+    const level = data.handedBackAt === undefined ? 'warn' : 'debug';
+    this.d.log[level]({ rule: data.rule, target: data.target, since }, 'job for a rule this replica does not have; handed back for a replica that has it');
   }
 
   private async continueAt(job: Job<JobData>, data: JobData, rule: Rule, at: Date, outcome: Outcome | undefined, reason: string, isRetry: boolean): Promise<void> {
