@@ -1,10 +1,13 @@
-// The FAISS maintenance actions (faiss-rebuild, faiss-retrain, faiss-restore) against a real
-// PostgreSQL 15 source table (3000 × 32 real[] vectors), real index files and real FAISS
+// The FAISS maintenance actions (faiss-rebuild, faiss-retrain, faiss-restore, faiss-optimize)
+// against a real PostgreSQL 15 source table (3000 × 32 real[] vectors), real index files and real FAISS
 // (faiss-node, in the build child and here to load what was written): a rebuilt index
 // answers searches and maps labels back to the source rows' ids; an IVF rebuild trains; an
 // abort and a SIGKILL of the build process mid-way leave the live index byte for byte as it
 // was and no temporary file behind; faiss-restore puts back a backup-run vector_index backup,
-// and without one rebuilds; the FAISS collector reports the new rebuild time on /metrics.
+// and without one rebuilds; the FAISS collector reports the new rebuild time on /metrics;
+// faiss-optimize moves an IVF index's nprobe to the smallest that meets the recall floor
+// (an index over a second table of spread-out vectors, where nprobe matters: the clustered
+// rows of the first are found at nprobe 1), and leaves the live index alone when it fails.
 //
 // A build is stopped mid-way deterministically, without timing: its source is a view whose
 // rows past the 2000th pass a function that takes a shared advisory lock the test holds
@@ -22,8 +25,10 @@ import { actions } from '../src/actions/index.ts';
 import { parseConfig, type Config } from '../src/config.ts';
 import { closeTargets, createTargets, type Targets } from '../src/targets/index.ts';
 import { readIndexHead } from '../src/faiss/factory.ts';
-import { fileSha256, idsMatch, idsPath, prevIdsPath, prevPath, readIds } from '../src/faiss/ids.ts';
+import { encodeIdsHeader, fileSha256, idsMatch, idsPath, prevIdsPath, prevPath, readIds, readIdsHeader } from '../src/faiss/ids.ts';
 import { buildsInProgress, reconcileIds } from '../src/faiss/rebuild.ts';
+import { RECALL_MARGIN } from '../src/faiss/rebuild-protocol.ts';
+import { checksRunning } from '../src/faiss/checker.ts';
 import { parseSidecar, sidecarPath } from '../src/faiss/sidecar.ts';
 import { startPostgres, type PgServer } from './harness/postgres.ts';
 import { memoryLogger } from './helpers/config.ts';
@@ -32,6 +37,8 @@ import { notification, rulesDir, startInstance, TOKEN, until as engineUntil } fr
 
 const ROWS = 3000;
 const DIM = 32;
+const SPREAD_ROWS = 2000;
+const SPREAD_DIM = 16;
 const GATE_AFTER = 2000;
 const GATE_KEY = 4242;
 
@@ -46,12 +53,17 @@ let docsPath: string;
 let gatedPath: string;
 let lonelyPath: string;
 let mixedPath: string;
+let tunedPath: string;
+let plainPath: string;
+let brokenPath: string;
 let backupDir: string;
 /** Everything the actions returned and logged, searched for secrets at the end. */
 const outputs: unknown[] = [];
 let logLines: string[];
 /** Row id and vector of every source row, in insertion order. */
 const rows: { id: number; v: number[] }[] = [];
+/** The same for the spread-out table: uniform random vectors, no clusters. */
+const spread: { id: number; v: number[] }[] = [];
 
 function tempDir(prefix: string): string {
   const d = mkdtempSync(join(tmpdir(), prefix));
@@ -107,13 +119,13 @@ function load(path: string): faiss.Index {
 }
 
 /** Every source row's nearest neighbour in the index, mapped through the id map, is that row. */
-async function assertMapsBack(path: string, sample: number): Promise<void> {
+async function assertMapsBack(path: string, sample: number, source = rows): Promise<void> {
   const index = load(path);
   const { ids, header } = await readIds(idsPath(path));
   assert.equal(header.count, index.ntotal());
   const rnd = prng(99);
   for (let i = 0; i < sample; i++) {
-    const row = rows[Math.floor(rnd() * rows.length)] as { id: number; v: number[] };
+    const row = source[Math.floor(rnd() * source.length)] as { id: number; v: number[] };
     const res = index.search(row.v, 1);
     const label = res.labels[0] as number;
     assert.ok(label >= 0 && label < ids.length, `label ${label} in range`);
@@ -144,15 +156,21 @@ before(async () => {
     const c = centres[i % centres.length] as number[];
     rows.push({ id: 5000 + 3 * i, v: c.map((x) => Math.fround(x + (rnd() - 0.5))) });
   }
-  await su.query('CREATE TABLE items (id bigint PRIMARY KEY, emb real[])');
-  for (let i = 0; i < ROWS; i += 500) {
-    const part = rows.slice(i, i + 500);
-    await su.query(
-      `INSERT INTO items (id, emb) VALUES ${part.map((_, j) => `($${2 * j + 1}, $${2 * j + 2})`).join(', ')}`,
-      part.flatMap((r) => [r.id, r.v]),
-    );
-  }
+  const insert = async (table: string, list: typeof rows): Promise<void> => {
+    await su.query(`CREATE TABLE ${table} (id bigint PRIMARY KEY, emb real[])`);
+    for (let i = 0; i < list.length; i += 500) {
+      const part = list.slice(i, i + 500);
+      await su.query(
+        `INSERT INTO ${table} (id, emb) VALUES ${part.map((_, j) => `($${2 * j + 1}, $${2 * j + 2})`).join(', ')}`,
+        part.flatMap((r) => [r.id, r.v]),
+      );
+    }
+  };
+  await insert('items', rows);
   await su.query('INSERT INTO items (id, emb) VALUES (1, NULL)'); // no vector: not indexed
+  const srnd = prng(13);
+  for (let i = 0; i < SPREAD_ROWS; i++) spread.push({ id: 70_000 + i, v: Array.from({ length: SPREAD_DIM }, () => Math.fround(srnd())) });
+  await insert('spread_items', spread);
   await su.query(`
     CREATE FUNCTION gate() RETURNS boolean VOLATILE LANGUAGE plpgsql AS $$
     BEGIN
@@ -178,6 +196,9 @@ before(async () => {
   gatedPath = join(tempDir('hk-faiss-gated-'), 'gated.index');
   lonelyPath = join(tempDir('hk-faiss-lonely-'), 'lonely.index');
   mixedPath = join(tempDir('hk-faiss-mixed-'), 'mixed.index');
+  tunedPath = join(tempDir('hk-faiss-tuned-'), 'tuned.index');
+  plainPath = join(tempDir('hk-faiss-plain-'), 'plain.index');
+  brokenPath = join(tempDir('hk-faiss-broken-'), 'broken.index');
   backupDir = tempDir('hk-faiss-backups-');
   yaml = `
 postgres:
@@ -199,6 +220,11 @@ faiss:
     path: ${mixedPath}
     factory: Flat
     source: { target: primary, table: mixed_items, id_column: id, vector_column: emb }
+  - name: tuned
+    path: ${tunedPath}
+    source: { target: primary, table: spread_items, id_column: id, vector_column: emb }
+  - { name: plain, path: ${plainPath} }
+  - { name: broken, path: ${brokenPath} }
 backups:
   directory: ${backupDir}
   kinds:
@@ -219,7 +245,7 @@ after(async () => {
 });
 
 test('the actions are registered with their contract', () => {
-  for (const name of ['faiss-rebuild', 'faiss-retrain', 'faiss-restore']) {
+  for (const name of ['faiss-rebuild', 'faiss-retrain', 'faiss-restore', 'faiss-optimize']) {
     const a = action(name);
     assert.match(a.description, /[Ii]dempotent/);
     assert.equal(a.params['additionalProperties'], false);
@@ -229,6 +255,11 @@ test('the actions are registered with their contract', () => {
   assert.equal(action('faiss-rebuild').disruptive, true);
   assert.equal(action('faiss-retrain').disruptive, true);
   assert.equal(action('faiss-restore').disruptive, false);
+  assert.equal(action('faiss-optimize').disruptive, false);
+  assert.equal(Value.Check(action('faiss-optimize').params, { index: 'docs', nprobe: 4 }), false, 'the nprobe is measured, not given');
+  // faiss-optimize's target is the build's: the margin rebuild-child.ts applies (its own constant).
+  const child = readFileSync(join(import.meta.dirname, '..', 'src', 'faiss', 'rebuild-child.ts'), 'utf8');
+  assert.equal(Number(/const RECALL_MARGIN = ([\d.]+);/.exec(child)?.[1]), RECALL_MARGIN);
   assert.equal(Value.Check(action('faiss-rebuild').params, { index: 'docs', factory: 'IVF16,Flat; DROP' }), false, 'factory is a descriptor, nothing else');
 });
 
@@ -406,6 +437,232 @@ test('faiss-retrain retrains an IVF index and records it; a flat index has nothi
   assert.match(flatPlan.summary, /IndexFlatL2: nothing to train/);
 });
 
+/**
+ * Writes `nprobe` into a live IVFFlat index in place (byte 45, as the build does), and the
+ * id map's header for the new bytes: the index as if it had been built with that nprobe.
+ */
+async function setNprobe(path: string, nprobe: number): Promise<void> {
+  const index = readFileSync(path);
+  index.writeBigUInt64LE(BigInt(nprobe), 45);
+  writeFileSync(path, index);
+  const map = readFileSync(idsPath(path));
+  const { count } = await readIdsHeader(idsPath(path));
+  const { sha256, size } = await fileSha256(path);
+  encodeIdsHeader({ count, indexSize: size, indexSha256: sha256 }).copy(map, 0);
+  writeFileSync(idsPath(path), map);
+}
+
+/**
+ * Recall@10 of the index at `path` (with the nprobe in its file), measured here and not by
+ * housekeeper's code: FAISS in this process, 500 rows of the spread table as queries,
+ * brute force over all of them in JavaScript for the truth, labels mapped through the id map.
+ * A result at the k-th exact distance counts (ties).
+ */
+async function spreadRecall(path: string): Promise<number> {
+  const k = 10;
+  const index = load(path);
+  const { ids } = await readIds(idsPath(path));
+  const rnd = prng(5);
+  const queries = Array.from({ length: 500 }, () => spread[Math.floor(rnd() * spread.length)] as { id: number; v: number[] });
+  const res = index.search(queries.flatMap((q) => q.v), k);
+  let hits = 0;
+  queries.forEach((q, qi) => {
+    const exact = spread.map((r) => ({ id: r.id, d: r.v.reduce((acc, x, i) => acc + (x - (q.v[i] as number)) ** 2, 0) })).sort((a, b) => a.d - b.d);
+    const truth = new Set(exact.slice(0, k).map((x) => x.id));
+    const kth = (exact[k - 1] as { d: number }).d;
+    for (let j = 0; j < k; j++) {
+      const label = res.labels[qi * k + j] as number;
+      if (label >= 0 && (truth.has(Number(ids[label])) || (res.distances[qi * k + j] as number) <= kth * (1 + 1e-4))) hits++;
+    }
+  });
+  return hits / (queries.length * k);
+}
+
+/** The nprobe stored in an index file. */
+async function nprobeOf(path: string): Promise<number | undefined> {
+  return (await readIndexHead(path)).ivf?.nprobe;
+}
+
+test('faiss-optimize lowers a too-high nprobe to the smallest that meets the floor: only the header changes, the map is rewritten, the previous kept, optimize recorded', async () => {
+  const built = await runAction('faiss-rebuild', { index: 'tuned', factory: 'IVF16,Flat', nprobe: 16 });
+  assert.ok(built.verdict.fixed, built.verdict.detail);
+  assert.equal(await nprobeOf(tunedPath), 16, 'every list searched: exact, and slow');
+  const before = readFileSync(tunedPath);
+  const beforeHash = await fileSha256(tunedPath);
+  const beforeIds = await readIds(idsPath(tunedPath));
+
+  const { plan, result, verdict } = await runAction('faiss-optimize', { index: 'tuned' });
+  assert.notEqual(plan.nothingToDo, true, plan.summary);
+  assert.match(plan.summary, /optimize FAISS index "tuned" .*: nprobe 16 → \d+ of 16 lists/);
+  assert.ok(verdict.fixed, verdict.detail);
+  const d = result.details as Record<string, unknown>;
+  const nprobe = (await nprobeOf(tunedPath)) as number;
+  assert.equal(d['nprobe'], nprobe, 'the nprobe reported is the one in the file');
+  assert.equal(d['nprobe_before'], 16);
+  assert.ok(nprobe > 1 && nprobe < 16, `nprobe ${nprobe}: lower, and on spread-out data more than one list`);
+  // The smallest: one less was measured and missed the target, the floor plus the rebuild's margin.
+  const target = 0.9 + RECALL_MARGIN;
+  const measured = d['measured'] as Array<{ nprobe: number; recall_at_10: number }>;
+  assert.ok((measured.find((m) => m.nprobe === nprobe)?.recall_at_10 ?? 0) >= target, JSON.stringify(measured));
+  assert.ok((measured.find((m) => m.nprobe === nprobe - 1)?.recall_at_10 ?? 1) < target, JSON.stringify(measured));
+  // Measured independently, on other queries: the floor holds at the new nprobe.
+  const recall = await spreadRecall(tunedPath);
+  assert.ok(recall >= 0.9, `recall@10 ${recall} at nprobe ${nprobe}`);
+  // A copy of the live index but for the 8 bytes of nprobe.
+  const after = readFileSync(tunedPath);
+  assert.equal(after.length, before.length);
+  after.writeBigUInt64LE(16n, 45);
+  assert.ok(after.equals(before), 'every other byte is the old index\'s');
+  // The map: the same labels, its header naming the new file.
+  const live = await fileSha256(tunedPath);
+  assert.ok((await idsMatch(idsPath(tunedPath), live, SPREAD_ROWS)).ok);
+  assert.deepEqual((await readIds(idsPath(tunedPath))).ids, beforeIds.ids);
+  await assertMapsBack(tunedPath, 100, spread);
+  // The previous generation, with its own map, kept.
+  assert.equal((await fileSha256(prevPath(tunedPath))).sha256, beforeHash.sha256);
+  assert.ok((await idsMatch(prevIdsPath(tunedPath), beforeHash, SPREAD_ROWS)).ok);
+  // Recorded, for faiss_index_last_maintenance_timestamp_seconds{action="optimize"}; the rebuild's entry kept.
+  const times = sidecarTimes(tunedPath);
+  assert.ok(times.has('optimize') && times.has('rebuild'));
+  const rec = (JSON.parse(readFileSync(sidecarPath(tunedPath), 'utf8')) as { actions: Record<string, Record<string, number>> }).actions['optimize'];
+  assert.equal(rec?.['nprobe_before'], 16);
+  assert.equal(rec?.['nprobe'], nprobe);
+  assert.ok((rec?.['recall_at_10'] ?? 0) >= target);
+  assert.deepEqual(temporaries(tunedPath), []);
+
+  // Now the nprobe is the smallest: nothing to do, and a run changes nothing.
+  const again = await action('faiss-optimize').plan(ctx, { index: 'tuned' });
+  assert.equal(again.nothingToDo, true, again.summary);
+  assert.match(again.summary, new RegExp(`nprobe ${nprobe} of 16 lists is already the smallest whose recall@10 \\([\\d.]+\\) meets the target`));
+  const rerun = await action('faiss-optimize').run(ctx, { index: 'tuned' }, AbortSignal.timeout(60_000));
+  assert.equal(rerun.details?.['optimized'], false, rerun.summary);
+  assert.equal((await fileSha256(tunedPath)).sha256, live.sha256);
+  assert.equal(sidecarTimes(tunedPath).get('optimize'), times.get('optimize'));
+  assert.deepEqual(temporaries(tunedPath), []);
+});
+
+test('faiss-optimize raises a too-low nprobe to the smallest that meets the floor', async () => {
+  const optimal = (await nprobeOf(tunedPath)) as number;
+  await setNprobe(tunedPath, 1);
+  const low = await spreadRecall(tunedPath);
+  assert.ok(low < 0.9, `nprobe 1 misses the floor: ${low}`);
+  const { plan, result, verdict } = await runAction('faiss-optimize', { index: 'tuned' });
+  assert.match(plan.summary, new RegExp(`nprobe 1 → ${optimal} of 16 lists`));
+  assert.ok(verdict.fixed, verdict.detail);
+  assert.equal(result.details?.['nprobe_before'], 1);
+  assert.equal(await nprobeOf(tunedPath), optimal, 'the same sample as from above, so the same nprobe');
+  assert.ok((await spreadRecall(tunedPath)) >= 0.9);
+  assert.ok((await idsMatch(idsPath(tunedPath), await fileSha256(tunedPath), SPREAD_ROWS)).ok);
+  assert.equal(await nprobeOf(prevPath(tunedPath)), 1, 'the low one is the previous generation');
+});
+
+test('faiss-optimize: a flat index has no nprobe, nothing to do and nothing written', async () => {
+  const flat = new faiss.IndexFlatL2(SPREAD_DIM);
+  flat.add(spread.flatMap((r) => r.v));
+  flat.write(plainPath);
+  const before = await fileSha256(plainPath);
+  const plan = await action('faiss-optimize').plan(ctx, { index: 'plain' });
+  assert.equal(plan.nothingToDo, true);
+  assert.match(plan.summary, /FAISS index "plain" is IndexFlatL2, not an IVF index: it has no nprobe to tune: nothing to optimize/);
+  const r = await action('faiss-optimize').run(ctx, { index: 'plain' }, AbortSignal.timeout(60_000));
+  assert.equal(r.details?.['optimized'], false);
+  assert.equal((await fileSha256(plainPath)).sha256, before.sha256);
+  assert.equal(existsSync(sidecarPath(plainPath)), false);
+  assert.deepEqual(temporaries(plainPath), []);
+});
+
+test('faiss-optimize on a broken index or map: nothing to do, pointing at faiss-restore; a run fails and leaves the files as they were', async () => {
+  const expectBroken = async (why: RegExp): Promise<void> => {
+    const index = await fileSha256(brokenPath).catch(() => undefined);
+    const map = await fileSha256(idsPath(brokenPath)).catch(() => undefined);
+    const plan = await action('faiss-optimize').plan(ctx, { index: 'broken' });
+    assert.equal(plan.nothingToDo, true, plan.summary);
+    assert.match(plan.summary, why);
+    assert.match(plan.summary, /faiss-restore replaces a broken index/);
+    await assert.rejects(action('faiss-optimize').run(ctx, { index: 'broken' }, AbortSignal.timeout(60_000)), (err: Error) => why.test(err.message) && /faiss-restore/.test(err.message));
+    assert.deepEqual(await fileSha256(brokenPath).catch(() => undefined), index, 'the live index is byte for byte as it was');
+    assert.deepEqual(await fileSha256(idsPath(brokenPath)).catch(() => undefined), map, 'so is its map');
+    assert.equal(existsSync(prevPath(brokenPath)), false, 'nothing published');
+    assert.equal(existsSync(sidecarPath(brokenPath)), false, 'nothing recorded');
+    assert.deepEqual(temporaries(brokenPath), []);
+  };
+  // Truncated to half: the header reads as IVF, the lists run past the end of the file.
+  const good = readFileSync(tunedPath);
+  writeFileSync(brokenPath, good.subarray(0, good.length >> 1));
+  await expectBroken(/the live index does not load: truncated or corrupt/);
+  // A whole index with a map of another generation (the tuned index's previous one).
+  copyFileSync(tunedPath, brokenPath);
+  copyFileSync(prevIdsPath(tunedPath), idsPath(brokenPath));
+  await expectBroken(/its id map does not match it \(the id map belongs to another generation of the index\)/);
+  rmSync(brokenPath);
+  rmSync(idsPath(brokenPath));
+  await expectBroken(/the live index is missing/);
+});
+
+/** The pid of this process's FAISS check child while one runs. */
+function checkChild(): number | undefined {
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === process.pid && readFileSync(`/proc/${name}/cmdline`, 'utf8').includes('check-child')) return Number(name);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return undefined;
+}
+
+test('faiss-optimize killed or aborted mid-way leaves the live index, its map and the sidecar as they were', async () => {
+  await setNprobe(tunedPath, 16); // a run would publish
+  const files = [tunedPath, idsPath(tunedPath), prevPath(tunedPath), prevIdsPath(tunedPath)];
+  const hashes = async (): Promise<string[]> => Promise.all(files.map(async (f) => (await fileSha256(f)).sha256));
+  const before = await hashes();
+  const sidecar = readFileSync(sidecarPath(tunedPath), 'utf8');
+  const untouched = async (): Promise<void> => {
+    assert.deepEqual(await hashes(), before, 'the live index, its map and the previous pair are byte for byte as they were');
+    assert.equal(readFileSync(sidecarPath(tunedPath), 'utf8'), sidecar, 'nothing recorded');
+    assert.equal(await nprobeOf(tunedPath), 16);
+    assert.equal(load(tunedPath).ntotal(), SPREAD_ROWS);
+    await until('the temporary copy to be removed', () => temporaries(tunedPath).length === 0, 200, 10);
+  };
+
+  const killed = action('faiss-optimize').run(ctx, { index: 'tuned' }, AbortSignal.timeout(120_000));
+  killed.catch(() => {}); // asserted below
+  const pid = await until('the check process to measure', () => checkChild(), 10_000, 1);
+  process.kill(pid, 'SIGKILL');
+  await assert.rejects(killed, /check process killed by SIGKILL/);
+  await untouched();
+
+  const ac = new AbortController();
+  const aborted = action('faiss-optimize').run(ctx, { index: 'tuned' }, ac.signal);
+  aborted.catch(() => {});
+  await until('the measurement to start', () => checksRunning() > 0, 10_000, 1);
+  ac.abort(new Error('test: stop the optimize'));
+  await assert.rejects(aborted, /test: stop the optimize/);
+  await until('the check process to be gone', () => checksRunning() === 0 && checkChild() === undefined);
+  await untouched();
+
+  // And the next run completes.
+  const { verdict } = await runAction('faiss-optimize', { index: 'tuned' });
+  assert.ok(verdict.fixed, verdict.detail);
+  const optimal = (await nprobeOf(tunedPath)) as number;
+  assert.ok(optimal < 16);
+
+  // A crash between that publish's two renames (the new map live, the old index still live):
+  // not broken, the run repairs the map first, then optimizes the old index.
+  copyFileSync(prevPath(tunedPath), tunedPath);
+  assert.equal((await idsMatch(idsPath(tunedPath), await fileSha256(tunedPath))).ok, false);
+  const crashed = await runAction('faiss-optimize', { index: 'tuned' });
+  assert.match(crashed.plan.summary, new RegExp(`nprobe 16 → ${optimal} of 16 lists`));
+  assert.match(String(crashed.result.details?.['repaired']), /restored tuned.index.ids from tuned.index.prev.ids/);
+  assert.ok(crashed.verdict.fixed, crashed.verdict.detail);
+  assert.equal(await nprobeOf(tunedPath), optimal);
+  // The publish after that repair kept the map that already was a link of the previous one: no temporary left.
+  assert.deepEqual(temporaries(tunedPath), []);
+});
+
 test('faiss-restore: nothing to do while the index is healthy; a corrupt index comes back from the newest backup', async () => {
   const healthy = await action('faiss-restore').plan(ctx, { index: 'docs' });
   assert.equal(healthy.nothingToDo, true, healthy.summary);
@@ -511,10 +768,47 @@ schedules:
   assert.equal(load(docsPath).ntotal(), ROWS);
 });
 
+test('through the engine: a schedule runs faiss-optimize (fixed), and the next finds nothing to do (skipped)', async () => {
+  await setNprobe(tunedPath, 16);
+  const recordedBefore = sidecarTimes(tunedPath).get('optimize') as number;
+  await su.query('CREATE DATABASE hk_state_optimize');
+  const rules = `
+schedules:
+  - name: optimize-every-two-seconds
+    cron: "*/2 * * * * *"
+    timezone: America/Los_Angeles
+    action: faiss-optimize
+    params: { index: tuned }
+    max_attempts: 1
+`;
+  const inst = await startInstance(`${yaml}\nstate: { url: "${primary.url({ db: 'hk_state_optimize' })}" }\nremediation:\n  rules_dir: ${rulesDir(rules)}\n`, actions);
+  try {
+    const entries = async (): Promise<Array<Record<string, unknown>>> => {
+      const r = await fetch(`${inst.url}/api/remediations?action=faiss-optimize`, { headers: { authorization: `Bearer ${TOKEN}` } });
+      assert.equal(r.status, 200);
+      return ((await r.json()) as { items: Array<Record<string, unknown>> }).items;
+    };
+    const fixed = await engineUntil('a scheduled faiss-optimize logged as fixed', async () => (await entries()).find((e) => e['outcome'] === 'fixed'), 120_000);
+    assert.equal(fixed['trigger'], 'schedule');
+    assert.equal(fixed['rule'], 'optimize-every-two-seconds');
+    assert.equal(fixed['target'], 'faiss:tuned');
+    const skipped = await engineUntil('a later scheduled run with nothing to do', async () => (await entries()).find((e) => e['outcome'] === 'skipped'), 60_000);
+    assert.match(String(skipped['reason']), /already the smallest/);
+    outputs.push(await entries(), inst.lines);
+  } finally {
+    await inst.close();
+  }
+  assert.ok(((await nprobeOf(tunedPath)) as number) < 16);
+  assert.ok((sidecarTimes(tunedPath).get('optimize') as number) > recordedBefore, 'the scheduled run recorded its optimize');
+  assert.ok((await idsMatch(idsPath(tunedPath), await fileSha256(tunedPath), SPREAD_ROWS)).ok);
+  await until('no check running', () => checksRunning() === 0);
+  await until('no temporary file left', () => temporaries(tunedPath).length === 0);
+});
+
 test('no password in any result, plan, verdict, log line or file the actions wrote', () => {
   const secrets = [primary.superPassword];
   const texts: [string, string][] = [['outputs', JSON.stringify(outputs)], ['action log', logLines.join('\n')]];
-  for (const p of [docsPath, gatedPath, lonelyPath, mixedPath]) {
+  for (const p of [docsPath, gatedPath, lonelyPath, mixedPath, tunedPath, plainPath]) {
     const dir = join(p, '..');
     for (const n of readdirSync(dir)) if (n.endsWith('.json')) texts.push([n, readFileSync(join(dir, n), 'utf8')]);
   }

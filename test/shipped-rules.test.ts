@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { resolve } from 'node:path';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { actions } from '../src/actions/index.ts';
 import { loadRules } from '../src/remediation/rules.ts';
 import { renderParams, paramsFor } from '../src/remediation/rules.ts';
@@ -44,4 +46,24 @@ test('the calendar runs at the runbook\'s local times across daylight saving', (
   // Wednesday retrain at 2:05 AM; the quarterly rebuild on the first Sunday of January.
   assert.equal(at('wednesday-index-retrain', '2026-11-28T00:00:00Z'), '2026-12-02T10:05:00.000Z');
   assert.equal(at('quarterly-index-rebuild', '2026-11-28T00:00:00Z'), '2027-01-03T09:00:00.000Z');
+  // The monthly optimize: 4 AM on the first Sunday of every month, in PDT and in PST, and on
+  // 2026-11-01, the first Sunday that PDT ends (4 AM is PST by then).
+  assert.equal(at('monthly-index-optimize', '2026-11-28T00:00:00Z'), '2026-12-06T12:00:00.000Z');
+  assert.equal(at('monthly-index-optimize', '2026-06-08T00:00:00Z'), '2026-07-05T11:00:00.000Z');
+  assert.equal(at('monthly-index-optimize', '2026-10-05T00:00:00Z'), '2026-11-01T12:00:00.000Z');
+  assert.equal(at('monthly-index-optimize', '2027-01-02T00:00:00Z'), at('quarterly-index-rebuild', '2027-01-02T00:00:00Z').replace('T09:', 'T12:'), 'after the quarterly rebuild, the same morning');
+});
+
+test('the monthly index optimize is switched off like any schedule, with enabled: false', () => {
+  const calendar = readFileSync(resolve(import.meta.dirname, '..', 'rules', 'calendar.yml'), 'utf8');
+  assert.ok(rules.some((r) => r.name === 'monthly-index-optimize' && r.action.name === 'faiss-optimize'));
+  const dir = mkdtempSync(join(tmpdir(), 'hk-calendar-'));
+  try {
+    writeFileSync(join(dir, 'calendar.yml'), calendar.replace('action: faiss-optimize\n', 'action: faiss-optimize\n    enabled: false\n'));
+    const off = loadRules(dir, actions);
+    assert.equal(off.some((r) => r.name === 'monthly-index-optimize'), false);
+    assert.ok(off.some((r) => r.name === 'quarterly-index-rebuild'));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

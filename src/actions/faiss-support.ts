@@ -9,14 +9,15 @@ import { nlistOf, readIndexHead, type IndexHead } from '../faiss/factory.ts';
 import { fileSha256, idsMatch, idsPath, prevPath } from '../faiss/ids.ts';
 import type { BuildJob, BuildStats } from '../faiss/rebuild-protocol.ts';
 import { publishGeneration, reconcileIds, removeFiles, removeLeftovers, runBuild, tempFiles } from '../faiss/rebuild.ts';
-import { recordMaintenance, type MaintenanceRecord } from '../faiss/sidecar.ts';
+import { recordMaintenance, type MaintenanceAction, type MaintenanceRecord } from '../faiss/sidecar.ts';
 import { ID_TYPES, REBUILD_VECTOR_TYPES, RESOLVE_REBUILD_SOURCE, type RebuildSource, type RebuildSourceRow } from '../sql/faiss-rebuild.ts';
 import type { ActionContext, Verification } from './action.ts';
 import { bytes } from './backup-support.ts';
 import { checkSignal, pgTarget, TargetName } from './support.ts';
 
-// What the three FAISS maintenance actions (faiss-rebuild, faiss-retrain, faiss-restore)
-// share: params, the live index's facts, the source table, one build-and-publish, verify.
+// What the FAISS maintenance actions (faiss-rebuild, faiss-retrain, faiss-restore,
+// faiss-optimize) share: params, the live index's facts, the source table, one
+// build-and-publish, the sidecar record after a publish, verify.
 
 export const IndexName = TargetName('the FAISS index (config faiss[].name)');
 export const Factory = Type.String({
@@ -30,7 +31,7 @@ export const TrainSize = Type.Integer({ minimum: 1, maximum: 10_000_000, descrip
 export const BatchSize = Type.Integer({ minimum: 100, maximum: 100_000, description: 'rows per FETCH and per add() (default about 256k floats per batch: 2000 rows of 128)' });
 export const MaxSkipped = Type.Integer({ minimum: 0, maximum: 1_000_000, description: 'rows with an unusable vector that may be left out (default 0: any fails the build)' });
 
-/** All three actions change the same files: the engine runs one at a time per index. */
+/** The FAISS actions change the same files: the engine runs one at a time per index. */
 export const faissTargetKey = (index: string): string => `faiss:${index}`;
 
 export function faissConfig(ctx: ActionContext, name: string): FaissIndexConfig {
@@ -219,22 +220,38 @@ export async function buildAndPublish(
   } finally {
     await removeFiles([files.index, files.ids, files.vectors]);
   }
-  const at = new Date();
-  const record: MaintenanceRecord & Record<string, unknown> = {
-    at: at.toISOString(),
-    vectors: stats.rows,
-    dimension: stats.dimension,
-    file_size_bytes: stats.indexBytes,
-    duration_seconds: (Date.now() - started) / 1000,
-    // Beyond the sidecar's fields (readers ignore unknown ones): what the build verified.
-    recall_at_10: stats.recall,
-    factory: settings.factory,
-    ...(stats.nprobe !== undefined ? { nprobe: stats.nprobe } : {}),
-    ids_file: basename(idsPath(cfg.path)),
-  };
-  await recordMaintenance(cfg.path, action, record);
-  lastPublished.set(cfg.name, { at: at.getTime(), vectors: stats.rows, sha256: stats.indexSha256, ids: true, recall: stats.recall });
+  await recordPublished(
+    cfg,
+    action,
+    {
+      vectors: stats.rows,
+      dimension: stats.dimension,
+      file_size_bytes: stats.indexBytes,
+      duration_seconds: (Date.now() - started) / 1000,
+      // Beyond the sidecar's fields (readers ignore unknown ones): what the build verified.
+      recall_at_10: stats.recall,
+      factory: settings.factory,
+      ...(stats.nprobe !== undefined ? { nprobe: stats.nprobe } : {}),
+      ids_file: basename(idsPath(cfg.path)),
+    },
+    { vectors: stats.rows, sha256: stats.indexSha256, ids: true, recall: stats.recall },
+  );
   return { stats, settings, source, previousKept, leftoversRemoved, reconciled };
+}
+
+/**
+ * After a publish: records `action` in the sidecar (now, with `record`'s fields) and keeps
+ * what was published for verify() in this process.
+ */
+export async function recordPublished(
+  cfg: FaissIndexConfig,
+  action: MaintenanceAction,
+  record: Omit<MaintenanceRecord, 'at'> & Record<string, unknown>,
+  published: Omit<Published, 'at'>,
+): Promise<void> {
+  const at = new Date();
+  await recordMaintenance(cfg.path, action, { at: at.toISOString(), ...record });
+  lastPublished.set(cfg.name, { at: at.getTime(), ...published });
 }
 
 export function outcomeDetails(o: BuildOutcome, cfg: FaissIndexConfig): Record<string, unknown> {
@@ -282,7 +299,7 @@ export function outcomeLine(verb: string, o: BuildOutcome, cfg: FaissIndexConfig
 }
 
 /**
- * Verify for the three actions: the live file loads (in the collector's check process), its
+ * Verify for the FAISS actions: the live file loads (in the collector's check process), its
  * vector count matches the id map (and what was published, when this process published it),
  * the map belongs to it, and recall@10 over its own vectors meets the floor.
  */

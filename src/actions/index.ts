@@ -7,6 +7,7 @@ import esDeleteOldIndices from './es-delete-old-indices.ts';
 import esForcemerge from './es-forcemerge.ts';
 import esSnapshot from './es-snapshot.ts';
 import exec from './exec.ts';
+import faissOptimize from './faiss-optimize.ts';
 import faissRebuild from './faiss-rebuild.ts';
 import faissRestore from './faiss-restore.ts';
 import faissRetrain from './faiss-retrain.ts';
@@ -40,4 +41,5 @@ export const actions: readonly AnyAction[] = [
   faissRebuild,
   faissRetrain,
   faissRestore,
+  faissOptimize,
 ];

@@ -4,17 +4,22 @@
 // sends the result over IPC and exits, so the index's memory goes back to the system with
 // the process.
 //
+// Or, for faiss-optimize, one optimize of a copy of an IVFFlat index the parent made: the
+// same recall measurement, at each nprobe a binary search tries (written into the copy's
+// header, then the copy loaded again: faiss-node has no nprobe setter), the chosen nprobe
+// left in the copy and fsynced. The live index is only read, by the parent.
+//
 // faiss-node turns a C++ exception outside read/fromBuffer/fromFactory/mergeFrom into
 // std::terminate (scripts/faiss-shim/NOTES.md). Every call below is guarded so it cannot
 // reach such a path: search only on a trained, non-empty index, with 0 < k ≤ ntotal, and
-// queries of exactly `dimension` floats; no add, train or write at all.
-import { closeSync, fstatSync, mkdtempSync, openSync, readSync, rmSync, statSync, writeSync } from 'node:fs';
+// queries of exactly `dimension` floats; no add, train or FAISS write at all.
+import { closeSync, fstatSync, fsyncSync, mkdtempSync, openSync, readSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { setPriority } from 'node:os';
 import faiss from 'faiss-node';
 import type { Index } from 'faiss-node';
 import { flatImageHeader, LayoutError, locate, readLayout, type ByteReader, type IndexLayout, type VectorRun } from './format.ts';
-import { SCRATCH_PREFIX, type CheckFacts, type CheckJob, type ChildMessage } from './protocol.ts';
+import { SCRATCH_PREFIX, type CheckFacts, type CheckJob, type ChildMessage, type NprobeMeasure, type OptimizeJob, type OptimizeReply } from './protocol.ts';
 
 function send(msg: ChildMessage): Promise<void> {
   return new Promise((resolve) => {
@@ -329,10 +334,18 @@ async function checkIndex(job: CheckJob, facts: CheckFacts, pre: PreRead): Promi
   const ann = index.search(queries, k);
   const exact = await exactNeighbours(fd, runs, dimension, layout.metric, queries, nq, k, job.chunkBytes, scratch);
   if (!exact) return false;
-  // A returned neighbour counts when it is one of the exact k, or ties with the k-th (equal
-  // distance): duplicates in the data must not read as lost recall.
+  facts.recall = { value: recallOf(exact, ann, k, layout.metric), queries: nq, k };
+  return true;
+}
+
+/**
+ * Recall@k of an index's answers against the exact neighbours. A returned neighbour counts
+ * when it is one of the exact k, or ties with the k-th (equal distance): duplicates in the
+ * data must not read as lost recall.
+ */
+function recallOf(exact: Neighbour[][], ann: { labels: number[]; distances: number[] }, k: number, metric: 'l2' | 'inner_product'): number {
   let hits = 0;
-  for (let q = 0; q < nq; q++) {
+  for (let q = 0; q < exact.length; q++) {
     const truth = exact[q] as Neighbour[];
     const ids = new Set(truth.map((n) => n.id));
     const kth = truth[truth.length - 1]?.distance ?? 0;
@@ -341,11 +354,117 @@ async function checkIndex(job: CheckJob, facts: CheckFacts, pre: PreRead): Promi
       const label = ann.labels[q * k + j] as number;
       if (label < 0) continue;
       const d = ann.distances[q * k + j] as number;
-      if (ids.has(label) || (layout.metric === 'l2' ? d <= kth + tol : d >= kth - tol)) hits++;
+      if (ids.has(label) || (metric === 'l2' ? d <= kth + tol : d >= kth - tol)) hits++;
     }
   }
-  facts.recall = { value: hits / (nq * k), queries: nq, k };
-  return true;
+  return hits / (exact.length * k);
+}
+
+/** faiss-node frees an index in its finalizer, which Node runs after the GC pass: free one before loading the next. */
+function collect(): Promise<void> {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  gc?.();
+  return new Promise((r) => setImmediate(() => (gc?.(), r())));
+}
+
+/**
+ * faiss-optimize (see the top of this file). Returns undefined when the parent went away.
+ * Recall does not fall as nprobe grows (the lists searched at n are among those at n + 1,
+ * so each of the k answers is as near or nearer), so a binary search finds the smallest
+ * nprobe that meets the target in about log2(nlist) loads of the copy.
+ */
+async function optimize(job: OptimizeJob): Promise<OptimizeReply | undefined> {
+  const pre = preRead(job.path);
+  try {
+    if (pre.damaged !== undefined) return { ok: false, loadable: false, error: `truncated or corrupt: ${pre.damaged}` };
+    let index: Index | undefined;
+    try {
+      index = faiss.Index.read(job.path);
+    } catch (err) {
+      return { ok: false, loadable: false, error: firstLine(err) };
+    }
+    const vectors = index.ntotal();
+    const dimension = index.getDimension();
+    const trained = index.isTrained();
+    index = undefined;
+    await send({ kind: 'loaded', vectors, dimension, trained });
+    const layout = pre.layout;
+    const fd = pre.fd;
+    if (!layout || fd === undefined) return { ok: false, loadable: true, error: `the index's layout is not readable: ${pre.why ?? 'not a regular file'}` };
+    const { ivf, runs, metric } = layout;
+    if (!ivf || !runs || metric === 'other') return { ok: false, loadable: true, error: `${layout.type}: ${layout.why ?? 'not an IVF index'}` };
+    if (layout.header.ntotal !== vectors || layout.header.dimension !== dimension) return { ok: false, loadable: true, error: 'the file changed while it was read' };
+    if (!trained || vectors === 0 || ivf.nlist < 1) return { ok: false, loadable: true, error: !trained ? 'index is not trained' : vectors === 0 ? 'index is empty' : 'index has no lists' };
+
+    const k = Math.min(job.k, vectors);
+    const starts: number[] = [];
+    for (let i = 0, acc = 0; i < runs.length; acc += (runs[i] as VectorRun).count, i++) starts.push(acc);
+    const positions = samplePositions(vectors, Math.min(job.recallSample, vectors), job.seed);
+    const queries = readVectors(fd, runs, starts, positions, dimension);
+    const exact = await exactNeighbours(fd, runs, dimension, metric, queries, positions.length, k, job.chunkBytes, scratch);
+    if (!exact) return undefined;
+
+    // nprobe is a uint64 right after nlist, which follows the header (format.ts readLayout).
+    const at = layout.header.end + 8;
+    const out = openSync(job.path, 'r+');
+    try {
+      const write = (nprobe: number): void => {
+        const b = Buffer.alloc(8);
+        b.writeBigUInt64LE(BigInt(nprobe));
+        if (writeSync(out, b, 0, 8, at) !== 8) throw new Error('short write of nprobe');
+      };
+      const measured: NprobeMeasure[] = [];
+      const recallAt = async (nprobe: number): Promise<number> => {
+        const seen = measured.find((m) => m.nprobe === nprobe);
+        if (seen) return seen.recall;
+        write(nprobe);
+        let copy: Index | undefined = faiss.Index.read(job.path);
+        if (copy.ntotal() !== vectors || copy.getDimension() !== dimension) throw new Error('the copy does not load as the index');
+        const t0 = performance.now();
+        const ann = copy.search(queries, k);
+        const secondsPerQuery = (performance.now() - t0) / 1000 / positions.length;
+        copy = undefined;
+        await collect();
+        const recall = recallOf(exact, ann, k, metric);
+        measured.push({ nprobe, recall, secondsPerQuery });
+        return recall;
+      };
+      const nprobeBefore = ivf.nprobe;
+      const current = Math.max(1, Math.min(nprobeBefore, ivf.nlist));
+      // Every nprobe up to lo misses the target (0: none known); hi meets it, when any does.
+      let lo = 0;
+      let hi = current;
+      if ((await recallAt(current)) < job.target) [lo, hi] = [current, ivf.nlist];
+      // When even nlist misses the target, nlist it is, if it meets the floor (below).
+      if ((await recallAt(hi)) >= job.target) {
+        while (hi - lo > 1) {
+          if (parentGone()) return undefined;
+          const mid = (lo + hi) >> 1;
+          if ((await recallAt(mid)) >= job.target) hi = mid;
+          else lo = mid;
+        }
+      }
+      const nprobe = hi;
+      const recall = await recallAt(nprobe);
+      if (recall < job.floor) {
+        return { ok: false, loadable: true, error: `even searching all ${ivf.nlist} lists, recall@${k} is ${recall.toFixed(3)}, below the floor ${job.floor}` };
+      }
+      write(nprobe);
+      fsyncSync(out);
+      // What is published must load as the index it copies.
+      const last = faiss.Index.read(job.path);
+      if (last.ntotal() !== vectors || last.getDimension() !== dimension) throw new Error('the optimized copy does not load as the index');
+      const recallBefore = measured.find((m) => m.nprobe === current)?.recall ?? recall;
+      return {
+        ok: true,
+        result: { vectors, dimension, nlist: ivf.nlist, nprobeBefore, nprobe, recallBefore, recall, metTarget: recall >= job.target, queries: positions.length, k, measured },
+      };
+    } finally {
+      closeSync(out);
+    }
+  } finally {
+    if (pre.fd !== undefined) closeSync(pre.fd);
+  }
 }
 
 // Chunk files go in a directory of our own (the parent names the base: /dev/shm or the
@@ -356,7 +475,18 @@ process.on('exit', () => rmSync(scratch, { recursive: true, force: true }));
 process.on('disconnect', () => process.exit(0));
 process.once('message', (raw: unknown) => {
   void (async () => {
-    const job = raw as CheckJob;
+    const job = raw as CheckJob | OptimizeJob;
+    if (job.kind === 'optimize') {
+      let reply: OptimizeReply | undefined;
+      try {
+        reply = await optimize(job);
+      } catch (err) {
+        // Ours, not FAISS's (its read errors are caught; its other errors abort the process).
+        reply = { ok: false, loadable: undefined, error: firstLine(err) };
+      }
+      if (reply) await send({ kind: 'optimized', reply });
+      process.exit(0);
+    }
     const facts: CheckFacts = { loadable: false };
     let report = true;
     try {

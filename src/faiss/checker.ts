@@ -11,12 +11,13 @@
 // faiss-node, is nothing next to a check interval of minutes.
 //
 // At most one check runs at a time in the whole service (a module-wide queue), so two large
-// indexes are never loaded at once.
+// indexes are never loaded at once. faiss-optimize's measurement (runOptimize) is a job of
+// the same child and waits in the same queue.
 import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, rmSync, statfsSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SCRATCH_PREFIX, type CheckFacts, type CheckJob, type ChildMessage } from './protocol.ts';
+import { SCRATCH_PREFIX, type CheckFacts, type CheckJob, type ChildMessage, type OptimizeJob, type OptimizeReply } from './protocol.ts';
 
 // The sources run as .ts in tests and as the .js build in production (npm start, Docker).
 const CHILD = new URL(import.meta.url.endsWith('.ts') ? './check-child.ts' : './check-child.js', import.meta.url);
@@ -77,12 +78,78 @@ export function checksRunning(): number {
   return running;
 }
 
-/** Runs the check when no other check is running. Never rejects. */
-export function runCheck(req: CheckRequest): Promise<CheckOutcome> {
+/** Runs `job` in a child when no other check is running. */
+function enqueue<T>(job: (gen: number) => Promise<T>, whenCancelled: () => T): Promise<T> {
   const gen = generation;
-  const next = queue.then(() => (gen === generation ? runNow(req, gen) : cancelled()));
+  const next = queue.then(() => (gen === generation ? job(gen) : whenCancelled()));
   queue = next.catch(() => undefined);
   return next;
+}
+
+/** Runs the check when no other check is running. Never rejects. */
+export function runCheck(req: CheckRequest): Promise<CheckOutcome> {
+  const job: CheckJob = {
+    kind: 'check',
+    path: req.path,
+    k: req.k ?? 10,
+    recallSample: req.recallSample,
+    probes: req.probes ?? 20,
+    seed: req.seed ?? DEFAULT_SEED,
+    chunkBytes: CHUNK_BYTES,
+  };
+  return enqueue(async (gen) => {
+    const end = await runNow(job, req.timeoutMs, undefined, gen, (m) => (m.kind === 'result' ? m.facts : undefined));
+    const { startedAt, finishedAt, durationSeconds } = end;
+    if (end.kind === 'cancelled') return { ...cancelled(), startedAt, finishedAt, durationSeconds };
+    if (end.kind === 'failed') return { startedAt, finishedAt, durationSeconds, completed: false, facts: undefined, loadable: end.loadable, problem: end.problem };
+    const facts = end.reply;
+    return { startedAt, finishedAt, durationSeconds, completed: facts.incomplete === undefined, facts, loadable: facts.loadable, problem: facts.error ?? facts.incomplete };
+  }, cancelled);
+}
+
+/** The sample the collector's checks draw: an optimize measures on the same one. */
+const DEFAULT_SEED = 0x5eed;
+/** Bytes of stored vectors per chunk of the exact search. */
+const CHUNK_BYTES = 32 * 1024 * 1024;
+
+export interface OptimizeRequest {
+  /** A copy of the live index, beside it: the child writes the nprobe it chooses into this file. */
+  path: string;
+  recallSample: number;
+  target: number;
+  floor: number;
+  /** Kills the child (and rejects) when it fires, also while the job waits in the queue. */
+  signal: AbortSignal;
+  timeoutMs: number;
+}
+
+/**
+ * faiss-optimize's measurement (OptimizeJob in protocol.ts), in the check child, on the
+ * same sample as the collector's checks. Resolves with the child's reply, or with
+ * { ok: false } and why when the child failed; rejects only when the signal fired.
+ */
+export function runOptimize(req: OptimizeRequest): Promise<OptimizeReply> {
+  const { signal } = req;
+  const job: OptimizeJob = { kind: 'optimize', path: req.path, k: 10, recallSample: req.recallSample, target: req.target, floor: req.floor, seed: DEFAULT_SEED, chunkBytes: CHUNK_BYTES };
+  const aborted = (): Error => (signal.reason instanceof Error ? signal.reason : new Error('aborted'));
+  const queued = enqueue(
+    async (gen): Promise<OptimizeReply> => {
+      if (signal.aborted) throw aborted();
+      const end = await runNow(job, req.timeoutMs, signal, gen, (m) => (m.kind === 'optimized' ? m.reply : undefined));
+      if (signal.aborted) throw aborted();
+      if (end.kind === 'cancelled') return { ok: false, loadable: undefined, error: 'cancelled: service stopping' };
+      if (end.kind === 'failed') return { ok: false, loadable: end.loadable, error: end.problem };
+      return end.reply;
+    },
+    (): OptimizeReply => ({ ok: false, loadable: undefined, error: 'cancelled: service stopping' }),
+  );
+  // An abort while a check ahead still runs does not wait for it.
+  return new Promise<OptimizeReply>((resolve, reject) => {
+    const onAbort = (): void => reject(aborted());
+    if (signal.aborted) onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    queued.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }
 
 /**
@@ -140,35 +207,40 @@ function childThreads(): string {
   return String(Math.max(1, Math.floor(availableParallelism() / 2)));
 }
 
-function runNow(req: CheckRequest, gen: number): Promise<CheckOutcome> {
+/** How a child's job ended: its reply, cancelled by stopChecks(), or failed (crash, kill, timeout, spawn). */
+type ChildEnd<R> = { startedAt: number; finishedAt: number; durationSeconds: number } & (
+  | { kind: 'replied'; reply: R }
+  | { kind: 'cancelled' }
+  | { kind: 'failed'; problem: string; loadable: boolean | undefined }
+);
+type Ending<R> = { kind: 'replied'; reply: R } | { kind: 'cancelled' } | { kind: 'failed'; problem: string; loadable: boolean | undefined };
+
+/** Runs one job in a child; `replyOf` picks the job's reply from the child's messages. Never rejects. */
+function runNow<R>(job: CheckJob | OptimizeJob, timeoutMs: number, signal: AbortSignal | undefined, gen: number, replyOf: (msg: ChildMessage) => R | undefined): Promise<ChildEnd<R>> {
   const startedAt = Date.now();
   const t0 = performance.now();
-  return new Promise<CheckOutcome>((resolve) => {
+  return new Promise<ChildEnd<R>>((resolve) => {
     running++;
     let stage: 'starting' | 'ready' | 'loaded' = 'starting';
-    let facts: CheckFacts | undefined;
+    let reply: R | undefined;
     let stderrTail = '';
     let settled = false;
     let timedOut = false;
     const base = scratchBase();
     sweepScratch(base);
     let scratchDir: string | undefined;
-    const finish = (o: Omit<CheckOutcome, 'startedAt' | 'finishedAt' | 'durationSeconds'>): void => {
+    const onAbort = (): void => {
+      child.kill('SIGKILL');
+    };
+    const finish = (o: Ending<R>): void => {
       if (settled) return;
       settled = true;
       running--;
       clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
       // The child removes its own directory as it exits; not when it was killed.
       if (scratchDir !== undefined) rmSync(scratchDir, { recursive: true, force: true });
       resolve({ ...o, startedAt, finishedAt: Date.now(), durationSeconds: (performance.now() - t0) / 1000 });
-    };
-    const job: CheckJob = {
-      path: req.path,
-      k: req.k ?? 10,
-      recallSample: req.recallSample,
-      probes: req.probes ?? 20,
-      seed: req.seed ?? 0x5eed,
-      chunkBytes: 32 * 1024 * 1024,
     };
     const threads = childThreads();
     let child: ReturnType<typeof fork>;
@@ -186,7 +258,7 @@ function runNow(req: CheckRequest, gen: number): Promise<CheckOutcome> {
     } catch (err) {
       running--;
       settled = true;
-      resolve({ startedAt, finishedAt: Date.now(), durationSeconds: 0, completed: false, facts: undefined, loadable: undefined, problem: `cannot start the check process: ${(err as Error).message}` });
+      resolve({ startedAt, finishedAt: Date.now(), durationSeconds: 0, kind: 'failed', loadable: undefined, problem: `cannot start the check process: ${(err as Error).message}` });
       return;
     }
     const entry = { child, exited: new Promise<void>((resolve) => child.once('close', () => resolve())) };
@@ -194,8 +266,10 @@ function runNow(req: CheckRequest, gen: number): Promise<CheckOutcome> {
     const timer = setTimeout(() => {
       timedOut = true;
       child.kill('SIGKILL');
-    }, req.timeoutMs);
+    }, timeoutMs);
     timer.unref();
+    if (signal?.aborted) child.kill('SIGKILL');
+    else signal?.addEventListener('abort', onAbort, { once: true });
     // The service must be able to exit while a check runs; the child exits when the IPC
     // channel closes (check-child.ts).
     child.unref();
@@ -216,34 +290,34 @@ function runNow(req: CheckRequest, gen: number): Promise<CheckOutcome> {
         }
       } else if (msg.kind === 'loaded') {
         stage = 'loaded';
-      } else if (msg.kind === 'result') {
-        facts = msg.facts;
+      } else {
+        reply = replyOf(msg) ?? reply;
       }
     });
     child.on('error', (err) => {
       // A spawn failure may never be followed by 'close': do not let stopChecks() wait for it.
       live.delete(entry);
       child.kill('SIGKILL');
-      finish({ completed: false, facts: undefined, loadable: undefined, problem: `check process error: ${err.message}` });
+      finish({ kind: 'failed', loadable: undefined, problem: `check process error: ${err.message}` });
     });
     // 'close', not 'exit': by then the IPC messages and the stderr tail have all arrived.
-    child.on('close', (code, signal) => {
+    child.on('close', (code, sig) => {
       live.delete(entry);
-      if (gen !== generation && !facts) {
-        finish(cancelled());
+      if (reply !== undefined) {
+        finish({ kind: 'replied', reply });
         return;
       }
-      if (facts) {
-        finish({ completed: facts.incomplete === undefined, facts, loadable: facts.loadable, problem: facts.error ?? facts.incomplete });
+      if (gen !== generation) {
+        finish({ kind: 'cancelled' });
         return;
       }
-      const how = timedOut ? `timed out after ${req.timeoutMs} ms` : signal ? `killed by ${signal}` : `exited with code ${code}`;
+      const how = timedOut ? `timed out after ${timeoutMs} ms` : signal?.aborted ? 'stopped (aborted)' : sig ? `killed by ${sig}` : `exited with code ${code}`;
       const said = abortReason(stderrTail);
       const problem = `check process ${how} ${stage === 'starting' ? 'before faiss-node loaded' : stage === 'ready' ? 'while FAISS read the file' : 'after the file loaded'}${said ? `: ${said}` : ''}`;
       // A crash inside FAISS's read means the application would crash loading this file too:
-      // the file is not loadable. A timeout says nothing about the file.
-      const loadable = stage === 'loaded' ? true : stage === 'ready' && !timedOut ? false : undefined;
-      finish({ completed: false, facts: undefined, loadable, problem });
+      // the file is not loadable. A timeout or an abort says nothing about the file.
+      const loadable = stage === 'loaded' ? true : stage === 'ready' && !timedOut && !signal?.aborted ? false : undefined;
+      finish({ kind: 'failed', loadable, problem });
     });
   });
 }

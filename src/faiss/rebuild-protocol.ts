@@ -4,6 +4,14 @@
 // only, never into argv, the environment, a file or a message back.
 import type { RebuildSource } from '../sql/faiss-rebuild.ts';
 
+/**
+ * What an IVF index's nprobe must add to the recall floor (recall@10): verify and the
+ * collector measure on other samples, which differ by about ±0.01 at 1000 hits. The build
+ * (rebuild-child.ts, its own RECALL_MARGIN) raises nprobe until it is met; faiss-optimize
+ * looks for the smallest nprobe that meets it. test/actions-faiss.test.ts keeps the two equal.
+ */
+export const RECALL_MARGIN = 0.02;
+
 export interface BuildJob {
   /** libpq URL of the source's Postgres target (secret: never logged or echoed). */
   url: string;

@@ -241,6 +241,9 @@ async function keepCopy(from: string, to: string): Promise<void> {
       await fh.sync().finally(() => fh.close());
     }
     await rename(tmp, to);
+    // When `to` already is a link to `from` (after reconcileIds), rename(2) succeeds without
+    // doing anything and tmp is still there.
+    await rm(tmp, { force: true });
   } catch (err) {
     await rm(tmp, { force: true });
     throw err;
