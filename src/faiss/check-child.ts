@@ -20,6 +20,7 @@ import faiss from 'faiss-node';
 import type { Index } from 'faiss-node';
 import { flatImageHeader, LayoutError, locate, readLayout, type ByteReader, type IndexLayout, type VectorRun } from './format.ts';
 import { SCRATCH_PREFIX, type CheckFacts, type CheckJob, type ChildMessage, type NprobeMeasure, type OptimizeJob, type OptimizeReply } from './protocol.ts';
+import { prng, samplePositions } from '../util/random.ts';
 
 function send(msg: ChildMessage): Promise<void> {
   return new Promise((resolve) => {
@@ -36,37 +37,6 @@ function parentGone(): boolean {
 function firstLine(err: unknown): string {
   const text = err instanceof Error ? err.message : String(err);
   return (text.split('\n')[0] ?? '').slice(0, 300);
-}
-
-/** Deterministic uniform [0, 1) (mulberry32). */
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** `n` distinct positions in [0, total), drawn with the seed, in ascending order. */
-function samplePositions(total: number, n: number, seed: number): number[] {
-  const rnd = prng(seed);
-  if (n >= total) return Array.from({ length: total }, (_, i) => i);
-  if (n * 2 > total) {
-    // Dense: a partial Fisher-Yates shuffle (total < 2n, so the array is small).
-    const all = Array.from({ length: total }, (_, i) => i);
-    for (let i = 0; i < n; i++) {
-      const j = i + Math.floor(rnd() * (total - i));
-      [all[i], all[j]] = [all[j] as number, all[i] as number];
-    }
-    return all.slice(0, n).sort((a, b) => a - b);
-  }
-  // Sparse: rejection sampling; every draw is new with probability > 1/2, the cap is a backstop.
-  const picked = new Set<number>();
-  for (let tries = 0; picked.size < n && tries < n * 64; tries++) picked.add(Math.floor(rnd() * total));
-  return [...picked].sort((a, b) => a - b);
 }
 
 function fileReader(fd: number, size: number): ByteReader {
@@ -304,7 +274,7 @@ async function checkIndex(job: CheckJob, facts: CheckFacts, pre: PreRead): Promi
   const runs = fd === undefined ? undefined : layout?.runs;
   const starts: number[] = [];
   for (let i = 0, acc = 0; runs && i < runs.length; acc += (runs[i] as VectorRun).count, i++) starts.push(acc);
-  const positions = samplePositions(vectors, Math.min(job.recallSample, vectors), job.seed);
+  const positions = samplePositions(vectors, Math.min(job.recallSample, vectors), prng(job.seed));
   // Queries: the index's own vectors when they can be read, else seeded random vectors
   // (enough to time a probe; recall then is not measured).
   const queries = runs && fd !== undefined ? readVectors(fd, runs, starts, positions, dimension) : Array.from({ length: positions.length * dimension }, prng(job.seed));
@@ -399,7 +369,7 @@ async function optimize(job: OptimizeJob): Promise<OptimizeReply | undefined> {
     const k = Math.min(job.k, vectors);
     const starts: number[] = [];
     for (let i = 0, acc = 0; i < runs.length; acc += (runs[i] as VectorRun).count, i++) starts.push(acc);
-    const positions = samplePositions(vectors, Math.min(job.recallSample, vectors), job.seed);
+    const positions = samplePositions(vectors, Math.min(job.recallSample, vectors), prng(job.seed));
     const queries = readVectors(fd, runs, starts, positions, dimension);
     const exact = await exactNeighbours(fd, runs, dimension, metric, queries, positions.length, k, job.chunkBytes, scratch);
     if (!exact) return undefined;

@@ -31,13 +31,12 @@ import { createHash } from 'node:crypto';
 import { minTrainingPoints } from './factory.ts';
 import { flatImageHeader } from './format.ts';
 import { encodeIdsHeader, IDS_HEADER_BYTES } from './ids.ts';
-import type { BuildJob, BuildMessage, BuildStage, BuildStats } from './rebuild-protocol.ts';
+import { RECALL_MARGIN, type BuildJob, type BuildMessage, type BuildStage, type BuildStats } from './rebuild-protocol.ts';
 import { BEGIN_READ, COMMIT, copyRebuildRows, SET_LOCAL_IDLE_TIMEOUT, SET_LOCAL_PARALLEL_READ } from '../sql/faiss-rebuild.ts';
 import { CopyBinaryReader, type TupleView } from './copy-binary.ts';
 import { prng, samplePositions } from '../util/random.ts';
 
 const FLAT_HEADER_BYTES = 45;
-const RECALL_MARGIN = 0.02;
 const FLOAT4_OID = 700;
 
 function send(msg: BuildMessage): Promise<void> {

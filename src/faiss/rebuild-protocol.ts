@@ -7,8 +7,8 @@ import type { RebuildSource } from '../sql/faiss-rebuild.ts';
 /**
  * What an IVF index's nprobe must add to the recall floor (recall@10): verify and the
  * collector measure on other samples, which differ by about ±0.01 at 1000 hits. The build
- * (rebuild-child.ts, its own RECALL_MARGIN) raises nprobe until it is met; faiss-optimize
- * looks for the smallest nprobe that meets it. test/actions-faiss.test.ts keeps the two equal.
+ * (rebuild-child.ts) raises nprobe until it is met; faiss-optimize looks for the smallest
+ * nprobe that meets it.
  */
 export const RECALL_MARGIN = 0.02;
 
