@@ -7,6 +7,7 @@ import { actions } from '../src/actions/index.ts';
 import { closeTargets, createTargets, type Targets } from '../src/targets/index.ts';
 import { startPostgres, type PgServer } from './harness/postgres.ts';
 import { configFrom, memoryLogger } from './helpers/config.ts';
+import { notification, rulesDir, startInstance, TOKEN, until as engineUntil } from './helpers/remediation.ts';
 
 // cleanup-old-rows and archive-old-rows against a real PostgreSQL 15: exactly the old rows go
 // (counted by SQL before), in batches, one transaction each; tricky names from config are
@@ -17,6 +18,8 @@ let targets: Targets;
 let ctx: ActionContext;
 let su: pg.Client;
 const clients: pg.Client[] = [];
+/** The config's YAML, so an engine replica can run on the same entries. */
+let configYaml: string;
 
 const q = (s: string): string => pg.escapeIdentifier(s);
 const TRICKY_SCHEMA = 'Ops "Data"';
@@ -99,7 +102,7 @@ before(async () => {
   await su.query(`INSERT INTO tickets SELECT k, 'ticket ' || k, now() - make_interval(days => k) - interval '30 minutes' FROM generate_series(0, 99) k`);
   await su.query(`CREATE TABLE tickets_archive (archived_at timestamptz NOT NULL DEFAULT now(), opened_at timestamptz NOT NULL, subject text NOT NULL, id int PRIMARY KEY)`);
 
-  const config = configFrom(`
+  configYaml = `
 postgres:
   - name: primary
     url: ${primary.url({ db: 'app' })}
@@ -155,7 +158,8 @@ actions:
     cascade: { postgres: primary, table: threads, column: started_at, archive_table: threads_archive, older_than: 30d }
     no_create: { postgres: primary, table: tickets, column: opened_at, archive_table: nowhere, create_archive: false, older_than: 30d }
     bad_archive: { postgres: primary, table: conversations, column: started_at, archive_table: conv_bad_archive, older_than: 30d }
-`);
+`;
+  const config = configFrom(configYaml);
   const { log } = memoryLogger();
   targets = createTargets(config, log);
   ctx = { targets, config, log };
@@ -429,4 +433,100 @@ test('archive aborted in the middle of a batch leaves every row in exactly one t
   assert.equal(await count(`SELECT count(*) AS n FROM tickets_archive a JOIN (VALUES (1)) v(x) ON true WHERE a.subject = 'ticket ' || a.id AND a.archived_at IS NOT NULL`), 70);
   const v = await archive.verify(ctx, p);
   assert.equal(v.fixed, true, v.detail);
+});
+
+test('through the engine: a schedule runs cleanup-old-rows on chat_logs, an alert runs archive-old-rows on conversations; both logged as fixed', async () => {
+  await su.query('CREATE DATABASE hk_state');
+  // Fresh old rows in both tables: the tests above have already cleaned them.
+  await su.query(`INSERT INTO chat_logs (conversation_id, body, created_at)
+                  SELECT k % 97, 'engine message ' || k, now() - interval '91 days' - make_interval(mins => k) FROM generate_series(0, 1199) k`);
+  await su.query(`INSERT INTO conversations (title, started_at)
+                  SELECT 'engine conversation ' || k, now() - interval '31 days' - make_interval(hours => k) FROM generate_series(0, 39) k`);
+  const oldLogs = await ids(`SELECT id FROM chat_logs WHERE created_at < now() - interval '90 days'`);
+  const keepLogs = await ids(`SELECT id FROM chat_logs WHERE created_at >= now() - interval '90 days'`);
+  assert.ok(oldLogs.length >= 1200 && keepLogs.length > 0);
+  const oldConvs = await ids(`SELECT id FROM conversations WHERE started_at < now() - interval '30 days'`);
+  const keepConvs = await ids(`SELECT id FROM conversations WHERE started_at >= now() - interval '30 days'`);
+  assert.ok(oldConvs.length >= 40 && keepConvs.length > 0);
+  const archiveExists = (await one<{ t: string | null }>(`SELECT to_regclass('public.conversations_archive')::text AS t`)).t !== null;
+  const archivedBefore = archiveExists ? await ids('SELECT id FROM conversations_archive') : [];
+  const moving = (await su.query(`SELECT id, title, title_length, started_at FROM conversations WHERE id = ANY($1) ORDER BY id`, [oldConvs])).rows;
+
+  // No shipped rule maps an alert to archive-old-rows (the calendar runs it on Mondays): the
+  // alert here is a retention alert shaped like the shipped ones, its entry from a label.
+  const rules = `
+rules:
+  - name: archive-conversations-past-retention
+    matchers: ['alertname="ConversationsPastRetention"', 'remediation="archive-old-rows"']
+    action: archive-old-rows
+    params: { entry: "{{ $labels.entry }}" }
+    max_attempts: 1
+schedules:
+  - name: chat-log-cleanup-every-two-seconds
+    cron: "*/2 * * * * *"
+    timezone: America/Los_Angeles
+    action: cleanup-old-rows
+    params: { entry: chat_logs }
+`;
+  const inst = await startInstance(
+    `
+state: { url: "${primary.url({ db: 'hk_state' })}" }
+remediation:
+  rules_dir: ${rulesDir(rules)}
+${configYaml}`,
+    actions,
+  );
+  try {
+    const entries = async (query: string): Promise<Array<Record<string, unknown>>> => {
+      const r = await fetch(`${inst.url}/api/remediations${query}`, { headers: { authorization: `Bearer ${TOKEN}` } });
+      assert.equal(r.status, 200);
+      return ((await r.json()) as { items: Array<Record<string, unknown>> }).items;
+    };
+
+    const alert = { alertname: 'ConversationsPastRetention', remediation: 'archive-old-rows', entry: 'conversations', severity: 'warning' };
+    assert.equal((await inst.post(notification([{ labels: alert }]))).status, 202);
+    const archived = await engineUntil('archive-old-rows logged', async () => (await entries('?action=archive-old-rows')).find((e) => e['outcome'] !== 'running'), 60_000);
+    assert.equal(archived['outcome'], 'fixed', JSON.stringify(archived));
+    assert.equal(archived['trigger'], 'alert');
+    assert.equal(archived['rule'], 'archive-conversations-past-retention');
+    assert.equal(archived['alertname'], 'ConversationsPastRetention');
+    assert.equal(archived['target'], 'postgres:primary');
+    assert.equal((archived['params'] as Record<string, unknown>)['entry'], 'conversations', 'the entry came from the label');
+    assert.match(String(archived['reason']), new RegExp(`^moved ${oldConvs.length} rows of "public"\\."conversations" older than \\S+ to "public"\\."conversations_archive".*; verify: no rows of`));
+    assert.deepEqual(await ids('SELECT id FROM conversations'), keepConvs, 'the young conversations stay');
+    assert.deepEqual(await ids('SELECT id FROM conversations_archive'), [...archivedBefore, ...oldConvs].sort((a, b) => a - b), 'exactly the old ones moved');
+    const moved = (await su.query(`SELECT id, title, title_length, started_at FROM conversations_archive WHERE id = ANY($1) ORDER BY id`, [oldConvs])).rows;
+    assert.deepEqual(moved, moving, 'with their values');
+
+    // The schedule ticks every 2 s: the first scheduled time deletes, later ones find nothing.
+    const rule = 'chat-log-cleanup-every-two-seconds';
+    const runs = await engineUntil(
+      'five scheduled cleanups logged',
+      async () => {
+        const all = await entries(`?rule=${rule}&limit=500`);
+        return all.filter((e) => e['outcome'] !== 'running').length >= 5 && all;
+      },
+      60_000,
+    );
+    const outcomes = JSON.stringify(runs.map((e) => [e['starts_at'], e['outcome'], e['reason'] ?? e['error']]));
+    for (const e of runs) {
+      assert.equal(e['trigger'], 'schedule', outcomes);
+      assert.equal(e['action'], 'cleanup-old-rows');
+      assert.equal(e['target'], 'postgres:primary');
+      assert.equal((e['params'] as Record<string, unknown>)['entry'], 'chat_logs');
+      assert.match(String(e['starts_at']), /:\d[02468]\.000Z$/, 'starts_at is the scheduled time (an even second)');
+    }
+    const fixed = runs.filter((e) => e['outcome'] === 'fixed');
+    assert.equal(fixed.length, 1, outcomes);
+    assert.match(String(fixed[0]?.['reason']), new RegExp(`^deleted ${oldLogs.length} rows of "public"\\."chat_logs" older than \\S+ in ${Math.ceil(oldLogs.length / 500)} batches; verify: no rows of`));
+    for (const e of runs.filter((x) => x !== fixed[0] && x['outcome'] !== 'running')) {
+      assert.equal(e['outcome'], 'skipped', outcomes);
+      assert.match(String(e['reason']), /^nothing to do: no rows of "public"\."chat_logs" older than 90d/);
+    }
+    const starts = runs.map((e) => String(e['starts_at']));
+    assert.equal(new Set(starts).size, starts.length, `each scheduled time ran once: ${outcomes}`);
+    assert.deepEqual(await ids('SELECT id FROM chat_logs'), keepLogs, 'exactly the young chat logs remain');
+  } finally {
+    await inst.close();
+  }
 });
