@@ -1,11 +1,16 @@
-import { afterEach, test } from 'node:test';
+import { after, afterEach, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { Value } from '@sinclair/typebox/value';
+import { parse, stringify } from 'yaml';
 import type { ActionContext, AnyAction } from '../src/actions/action.ts';
 import { actions } from '../src/actions/index.ts';
 import { closeTargets, createTargets, type Targets } from '../src/targets/index.ts';
 import { startElasticsearchMock, type ElasticsearchMock, type MockState, type RecordedRequest } from './harness/elasticsearch.ts';
+import { startPostgres, type PgServer } from './harness/postgres.ts';
 import { configFrom, memoryLogger } from './helpers/config.ts';
+import { fingerprintOf, notification, rulesDir, startInstance, TOKEN, until } from './helpers/remediation.ts';
 
 // es-delete-old-indices, es-forcemerge and es-snapshot through the official client against the
 // harness's Elasticsearch stand-in (none can run here; it answers with the documented shapes
@@ -369,4 +374,127 @@ test('es-snapshot fails cleanly on a 5xx and without a configured repository', a
   assert.deepEqual(es.state.repositories['nightly'], [], 'nothing was created');
   await assert.rejects(snap.plan(ctx, params(snap, { target: 'streams' })), /^Error: elasticsearch target "streams" has no snapshot_repository in config$/);
   await assert.rejects(snap.plan(ctx, params(snap, { target: 'nope' })), /^Error: no elasticsearch target named "nope" in config$/);
+});
+
+// The engine's queue and log live in Postgres: one server, started by the test that needs it.
+let stateServer: PgServer | undefined;
+after(async () => {
+  await stateServer?.destroy();
+});
+
+const root = resolve(import.meta.dirname, '..');
+const shipped = <T>(file: string, key: 'rules' | 'schedules' | 'groups'): T[] =>
+  ((parse(readFileSync(resolve(root, file), 'utf8')) as Record<string, unknown>)[key] ?? []) as T[];
+
+test('through the engine: the shipped ElasticsearchIndicesPastRetention rule runs es-delete-old-indices, a schedule runs es-forcemerge; both logged as fixed', async () => {
+  stateServer = await startPostgres();
+  const mock = await startElasticsearchMock(cluster());
+  es = mock; // closed by afterEach
+  // The shipped rule as it is, and the calendar's Sunday force merge every two seconds.
+  const rule = shipped<Record<string, unknown>>('rules/backups-and-logs.yml', 'rules').find((r) => r['name'] === 'delete-indices-past-retention');
+  assert.ok(rule, 'the shipped rule exists');
+  assert.equal(rule['action'], 'es-delete-old-indices');
+  const merge = shipped<Record<string, unknown>>('rules/calendar.yml', 'schedules').find((r) => r['name'] === 'sunday-elasticsearch-forcemerge');
+  assert.ok(merge, 'the calendar has the Sunday force merge');
+  assert.equal(merge['action'], 'es-forcemerge');
+  const schedule = { ...merge, cron: '*/2 * * * * *', timezone: 'America/Los_Angeles' };
+  // The alert's labels as alerts/elasticsearch.yml sets them, plus the metric's.
+  type AlertRule = { alert?: string; labels?: Record<string, string> };
+  const alertRule = shipped<{ rules: AlertRule[] }>('alerts/elasticsearch.yml', 'groups')
+    .flatMap((g) => g.rules)
+    .find((r) => r.alert === 'ElasticsearchIndicesPastRetention');
+  assert.ok(alertRule?.labels, 'the shipped alert exists');
+  const labels: Record<string, string> = { alertname: 'ElasticsearchIndicesPastRetention', ...alertRule.labels, target: 'logs', pattern: 'logs-*' };
+  assert.equal(labels['remediation'], 'es-delete-old-indices');
+
+  const inst = await startInstance(
+    `
+state: { url: "${stateServer.url()}" }
+remediation:
+  rules_dir: ${rulesDir(stringify({ rules: [rule], schedules: [schedule] }))}
+elasticsearch:
+  - name: logs
+    url: ${mock.url}
+    index_patterns: ['logs-*']
+    retention: 30d
+    snapshot_repository: nightly
+`,
+    actions,
+  );
+  try {
+    const entries = async (q: string): Promise<Array<Record<string, unknown>>> => {
+      const r = await fetch(`${inst.url}/api/remediations${q}`, { headers: { authorization: `Bearer ${TOKEN}` }, signal: AbortSignal.timeout(30_000) });
+      assert.equal(r.status, 200);
+      return ((await r.json()) as { items: Array<Record<string, unknown>> }).items;
+    };
+    const done = (e: Record<string, unknown>): boolean => e['outcome'] !== 'running';
+
+    assert.equal((await inst.post(notification([{ labels }]))).status, 202);
+    const deleted = await until('es-delete-old-indices logged', async () => (await entries('?action=es-delete-old-indices')).find(done));
+    assert.equal(deleted['outcome'], 'fixed', JSON.stringify(deleted));
+    assert.equal(deleted['trigger'], 'alert');
+    assert.equal(deleted['rule'], 'delete-indices-past-retention');
+    assert.equal(deleted['alertname'], 'ElasticsearchIndicesPastRetention');
+    assert.equal(deleted['fingerprint'], fingerprintOf(labels));
+    assert.equal(deleted['target'], 'elasticsearch:logs');
+    assert.deepEqual(deleted['params'], { target: 'logs', max_indices: 50 }, 'the target came from the alert label; defaults filled in');
+    assert.match(String(deleted['reason']), /^deleted 4 indices of "logs": logs-2024\.01\.01, logs-rollover-000000, logs-old-a, logs-old-b; refused: .*; verify: no deletable index of "logs" past the 30d retention remains/);
+
+    // Three scheduled times done: the first merges, the next find nothing to do.
+    const scheduled = await until('three scheduled es-forcemerge runs logged', async () => {
+      const items = (await entries('?action=es-forcemerge&limit=500')).filter(done);
+      return items.length >= 3 ? items : undefined;
+    });
+    assert.ok(scheduled.every((e) => e['trigger'] === 'schedule' && e['rule'] === 'sunday-elasticsearch-forcemerge' && e['target'] === 'elasticsearch:logs'), JSON.stringify(scheduled));
+    const oldestFirst = [...scheduled].reverse();
+    assert.equal(oldestFirst[0]?.['outcome'], 'fixed', JSON.stringify(oldestFirst[0]));
+    assert.match(String(oldestFirst[0]?.['reason']), /^force-merged 2 indices of "logs" to 1 segment: logs-current \(4\/4 shards\), logs-frozen \(2\/2 shards\); verify: every index of "logs" no longer written has 1 segment per primary shard$/);
+    for (const e of oldestFirst.slice(1)) {
+      assert.equal(e['outcome'], 'skipped', JSON.stringify(e));
+      assert.match(String(e['reason']), /^nothing to do: no index of "logs" to force-merge/);
+    }
+    const times = scheduled.map((e) => Date.parse(String(e['starts_at'])));
+    assert.equal(new Set(times).size, times.length, `no scheduled time ran twice: ${JSON.stringify(scheduled.map((e) => e['starts_at']))}`);
+    for (const t of times) assert.equal(t % 2_000, 0, 'each run is one of the cron\'s times');
+
+    // The stand-in saw exactly the old indices deleted, by name, and the two merges; nothing else written.
+    // The alert's run and the schedule's interleave as the queue decides: each in its own order.
+    const byMethod = (m: string): unknown[] => writes(mock).filter((w) => w.method === m).map((w) => [w.path, w.query]);
+    assert.deepEqual(
+      byMethod('DELETE'),
+      [
+        ['/logs-2024.01.01', { expand_wildcards: 'none' }],
+        ['/logs-rollover-000000', { expand_wildcards: 'none' }],
+        ['/logs-old-a', { expand_wildcards: 'none' }],
+        ['/logs-old-b', { expand_wildcards: 'none' }],
+      ],
+      'exactly the old indices, each by name, once',
+    );
+    assert.deepEqual(
+      byMethod('POST'),
+      [
+        ['/logs-current/_forcemerge', { max_num_segments: '1', wait_for_completion: 'false', expand_wildcards: 'none' }],
+        ['/logs-frozen/_forcemerge', { max_num_segments: '1', wait_for_completion: 'false', expand_wildcards: 'none' }],
+      ],
+      'each merge requested once',
+    );
+    assert.equal(writes(mock).length, 6, `nothing else written: ${JSON.stringify(writes(mock).map((w) => [w.method, w.path]))}`);
+    assert.deepEqual(names(mock), [
+      'logs-rollover-000001',
+      'logs-current',
+      'logs-merged',
+      'logs-single-alias',
+      'logs-frozen',
+      'logs-today',
+      '.ds-logs-app-2024.01.01-000001',
+      '.ds-logs-app-2024.03.01-000002',
+      '.kibana_1',
+      'archive-2020',
+      'other-old',
+    ]);
+    // The alert's episode ran once.
+    assert.equal((await entries('?rule=delete-indices-past-retention')).length, 1);
+  } finally {
+    await inst.close();
+  }
 });
