@@ -266,6 +266,9 @@ export class Engine {
     let sent = 0;
     for (const rule of this.d.rules) {
       if (rule.kind !== 'schedule' || !rule.cron) continue;
+      // The same defaults and checks as an alert's params, so a run and its log entry look
+      // the same whatever triggered it (the rule was checked at boot: this does not throw).
+      const params = paramsFor(rule, {});
       let due: Date[] = [];
       for (let t = rule.cron.next(from); t !== null && t <= now && due.length < 1000; t = rule.cron.next(t)) due.push(t);
       // After a (re)start, only the latest run missed while no replica ticked is caught up.
@@ -274,7 +277,7 @@ export class Engine {
         const id = uuidFor(`schedule\u0000${rule.name}\u0000${t.toISOString()}`);
         const data: JobData = {
           trigger: 'schedule', episode: id, rule: rule.name, alertname: '', fingerprint: '', startsAt: t.toISOString(),
-          params: rule.params, target: rule.action.targetKey(rule.params as never, this.d.config), attempt: 1, seq: 0,
+          params, target: rule.action.targetKey(params as never, this.d.config), attempt: 1, seq: 0,
         };
         const created = await this.boss.send(QUEUE, data, {
           id,
