@@ -1,12 +1,13 @@
 import { Type } from '@sinclair/typebox';
-import pg from 'pg';
+import type pg from 'pg';
 import type { CleanupConfig, Config } from '../config.ts';
 import * as sql from '../sql/cleanup.ts';
 import type { ActionContext } from './action.ts';
 import { num, sleep, str } from './support.ts';
 
 // What cleanup-old-rows and archive-old-rows share: the config entry a param names, the
-// catalog check of its table and time column, the run's cutoff and its bounded batch loop.
+// catalog check of its table and time column (src/retention/table.ts, which the retention
+// collector uses too), the run's cutoff and its bounded batch loop.
 
 /** Params shared by both actions. The entry is config; nothing from an alert becomes SQL. */
 export const commonParams = (section: 'cleanup' | 'archive') => ({
@@ -39,72 +40,7 @@ export function entryOf<C extends CleanupConfig>(ctx: ActionContext, section: 'c
   return e;
 }
 
-/** schema.table as SQL would spell it, for messages: exact, and unambiguous with any name. */
-export const display = (schema: string, table: string): string => `${pg.escapeIdentifier(schema)}.${pg.escapeIdentifier(table)}`;
-
-export interface Relation {
-  schema: string;
-  table: string;
-  kind: string;
-  oid: string;
-  column: string | undefined;
-  columnType: string | undefined;
-  baseType: string | undefined;
-  baseTypeSchema: string | undefined;
-  canSelect: boolean;
-  canDelete: boolean;
-  canInsert: boolean;
-}
-
-const KINDS: Record<string, string> = { r: 'table', p: 'partitioned table', v: 'view', m: 'materialized view', f: 'foreign table' };
-const TIME_TYPES = ['timestamp', 'timestamptz', 'date'];
-
-/** Relations with this exact name (one per schema, or the one in `schema`), as the catalog has them. */
-export async function lookUp(c: pg.ClientBase, schema: string | undefined, table: string, column: string | undefined): Promise<Relation[]> {
-  const res = await c.query<Record<string, unknown>>(sql.RELATION_AND_COLUMN, [schema ?? null, table, column ?? null]);
-  return res.rows.map((r) => ({
-    schema: str(r['schema']),
-    table: str(r['table']),
-    kind: str(r['kind']),
-    oid: str(r['oid']),
-    column: r['column'] === null ? undefined : str(r['column']),
-    columnType: r['column_type'] === null ? undefined : str(r['column_type']),
-    baseType: r['base_type'] === null ? undefined : str(r['base_type']),
-    baseTypeSchema: r['base_type_schema'] === null ? undefined : str(r['base_type_schema']),
-    canSelect: r['can_select'] === true,
-    canDelete: r['can_delete'] === true,
-    canInsert: r['can_insert'] === true,
-  }));
-}
-
-/**
- * The entry's table and column, checked against the catalog: exactly one ordinary table of
- * that name (in its schema when config gives one), with that column, of type timestamp,
- * timestamptz or date, which our role may SELECT from and DELETE from. Anything else is an
- * error that names what is wrong.
- */
-export async function sourceTable(c: pg.ClientBase, e: CleanupConfig, entryPath: string, action: string): Promise<Relation & { column: string }> {
-  const found = await lookUp(c, e.schema, e.table, e.column);
-  const where = e.schema === undefined ? '' : ` in schema ${pg.escapeIdentifier(e.schema)}`;
-  if (found.length === 0) {
-    throw new Error(`${entryPath}: no table ${pg.escapeIdentifier(e.table)}${where} in the catalog of postgres target "${e.postgres}"`);
-  }
-  if (found.length > 1) {
-    throw new Error(`${entryPath}: table ${pg.escapeIdentifier(e.table)} exists in several schemas (${found.map((f) => pg.escapeIdentifier(f.schema)).join(', ')}): set schema`);
-  }
-  const t = found[0] as Relation;
-  const name = display(t.schema, t.table);
-  if (t.kind !== 'r') {
-    const hint = t.kind === 'p' ? ' (for a partitioned table, detach and drop old partitions instead)' : '';
-    throw new Error(`${entryPath}: ${name} is a ${KINDS[t.kind] ?? t.kind}; ${action} works on ordinary tables only${hint}`);
-  }
-  if (t.column === undefined) throw new Error(`${entryPath}: ${name} has no column ${pg.escapeIdentifier(e.column)}`);
-  if (t.baseTypeSchema !== 'pg_catalog' || !TIME_TYPES.includes(t.baseType ?? '')) {
-    throw new Error(`${entryPath}: column ${pg.escapeIdentifier(t.column)} of ${name} is ${t.columnType}, not timestamp, timestamptz or date`);
-  }
-  if (!t.canSelect || !t.canDelete) throw new Error(`${entryPath}: our role may not ${t.canSelect ? 'DELETE from' : 'SELECT from'} ${name}`);
-  return { ...t, column: t.column };
-}
+export { display, lookUp, sourceTable, TableCheckError, type Relation } from '../retention/table.ts';
 
 /** The run's cutoff (ISO-8601 UTC text, microseconds): the database's now() minus older_than. */
 export async function cutoffOf(c: pg.ClientBase, olderThanMs: number): Promise<string> {

@@ -1,0 +1,15 @@
+// The retention collector's statement (src/collectors/postgres-retention.ts). The table and
+// column come from config (actions.cleanup / actions.archive entries), are first checked
+// against the catalog (src/retention/table.ts, sql.RELATION_AND_COLUMN in cleanup.ts) and
+// reach this function as the catalog's names, quoted with escapeIdentifier.
+
+/**
+ * Age in seconds of the oldest row by its time column, by the database's clock (the clock
+ * that dates the rows and the actions' cutoffs); 0 for an empty table or a table whose
+ * oldest row is dated in the future. min() of an indexed column reads one index entry. A
+ * timestamp (without time zone) is read in the session's TimeZone and a date as its
+ * midnight, as the actions compare them.
+ */
+export function oldestRowAge(quotedSchema: string, quotedTable: string, quotedColumn: string): string {
+  return `SELECT COALESCE(GREATEST(EXTRACT(EPOCH FROM now() - (SELECT min(${quotedColumn}) FROM ${quotedSchema}.${quotedTable})::timestamptz), 0), 0)::float8 AS age_seconds`;
+}
