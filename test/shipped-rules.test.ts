@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import { actions } from '../src/actions/index.ts';
 import { loadRules } from '../src/remediation/rules.ts';
 import { renderParams, paramsFor } from '../src/remediation/rules.ts';
+import { matches } from '../src/remediation/matchers.ts';
 
 // The rules and schedules shipped in rules/ load with the real actions, and the schedules
 // fall on the runbook's days and hours in its timezone.
@@ -29,6 +30,28 @@ test('a rule renders its params from an alert\'s labels', () => {
     memory_fraction: 0.75,
   });
   assert.throws(() => renderParams(flush.params, { alertname: 'RedisMemoryHigh' }), /no label "target"/);
+});
+
+test('PostgresRetentionNotKept runs the action of its kind, on the entry the alert names', () => {
+  const alert = (kind: 'cleanup' | 'archive', entry: string): Record<string, string> => ({
+    alertname: 'PostgresRetentionNotKept',
+    severity: 'warning',
+    remediation: `${kind}-old-rows`,
+    target: 'primary',
+    entry,
+    kind,
+    table: entry,
+  });
+  const matching = (labels: Record<string, string>) => rules.filter((r) => r.kind === 'alert' && r.matchers.every((m) => matches(m, labels)));
+  for (const [kind, entry, action] of [['cleanup', 'chat_logs', 'cleanup-old-rows'], ['archive', 'conversations', 'archive-old-rows']] as const) {
+    const labels = alert(kind, entry);
+    const found = matching(labels);
+    assert.deepEqual(found.map((r) => r.action.name), [action], `${kind}: exactly one rule, running ${action}`);
+    const rule = found[0];
+    assert.ok(rule);
+    assert.equal(paramsFor(rule, labels)['entry'], entry);
+    assert.equal(rule.windows.length, 0, 'not disruptive: no window');
+  }
 });
 
 test('the calendar runs at the runbook\'s local times across daylight saving', () => {
