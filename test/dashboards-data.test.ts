@@ -203,6 +203,8 @@ async function prepareDatabases(s: Stack, vectors: number[]): Promise<void> {
       CREATE TABLE documents (id bigserial PRIMARY KEY, body text NOT NULL, created_at timestamptz NOT NULL DEFAULT now());
       CREATE TABLE doc_embeddings (id bigint PRIMARY KEY, embedding real[] NOT NULL);
       GRANT SELECT ON doc_embeddings TO housekeeper;
+      CREATE INDEX ON documents (created_at);
+      GRANT SELECT ON documents TO housekeeper;
       INSERT INTO documents (body) SELECT repeat('knowledge ', 20) FROM generate_series(1, 2000);
     `);
     await c.query('VACUUM ANALYZE documents');
@@ -397,6 +399,8 @@ remediation: { rules_dir: ${rules} }
 actions:
   exec:
     fix: { argv: ["/bin/true"], verify_argv: ["/bin/true"] }
+  cleanup:
+    documents: { postgres: primary, table: documents, column: created_at, older_than: 90d }
 `,
     actions,
   );

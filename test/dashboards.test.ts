@@ -393,6 +393,7 @@ test('the dashboards\' colour steps are the numbers the alerts fire at', () => {
     ['PostgresConnectionsHigh', 'warning', r.connections.warn],
     ['PostgresLongRunningQueries', 'warning', r.longQuerySeconds],
     ['PostgresIdleInTransaction', 'warning', r.idleInTransactionSeconds],
+    ['PostgresRetentionNotKept', 'warning', r.retentionGraceSeconds],
     ['PostgresDeadTuplesHigh', 'warning', r.deadTupleRatio],
     ['PostgresReplicationLagHigh', 'warning', r.replicationLagSeconds.warn],
     ['RedisMemoryHigh', 'warning', r.redisMemory.warn],

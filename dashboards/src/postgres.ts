@@ -21,10 +21,11 @@ import {
   timeseries,
   upStat,
   valueText,
+  yesNoStat,
   withThresholdLines,
   zeroIsGood,
 } from './common.ts';
-import { runbook as r } from './runbook.ts';
+import { DAY, runbook as r } from './runbook.ts';
 
 export default defineDashboard({
   uid: 'housekeeper-postgres',
@@ -156,6 +157,22 @@ function rows(d: dashboard.DashboardBuilder): void {
           { id: 'thresholds', value: higherIsWorse(r.deadTupleRatio).build() },
           { id: 'custom.cellOptions', value: { type: 'color-background' } },
         ]),
+    );
+
+  d.withRow(row('Retention (cleanup and archive)'))
+    .withPanel(
+      stat('Oldest row past retention', 's', `How far the oldest row of each actions.cleanup / actions.archive entry is past its older_than (runbook: chat logs 90 days, conversations 30 days). The Monday job keeps it under a week; the alert fires after ${r.retentionGraceSeconds / DAY} days (cleanup-old-rows / archive-old-rows act on it).`)
+        .withTarget(
+          instant(`clamp_min(max by (target, kind, entry) (pg_retention_oldest_row_age_seconds${s} - pg_retention_max_age_seconds${s}), 0)`, '{{target}} {{kind}} {{entry}}'),
+        )
+        .thresholds(steps('green', [r.retentionGraceSeconds, 'yellow']))
+        .decimals(1)
+        .span(8),
+    )
+    .withPanel(
+      yesNoStat('Retention checks', 'Whether each entry\'s table and time column were found and read (0: no such table or column, not a time type, no SELECT; the log says which).', 'OK', 'FAILING')
+        .withTarget(instant(`min by (target, kind, entry) (pg_retention_check_success${s})`, '{{target}} {{kind}} {{entry}}'))
+        .span(4),
     );
 
   d.withRow(row('Statements (pg_stat_statements)'))

@@ -16,6 +16,8 @@ export const runbook = {
   idleInTransactionSeconds: 600,
   /** PostgresDeadTuplesHigh: over 20% of a table's rows dead (and over 10000 of them). */
   deadTupleRatio: 0.2,
+  /** PostgresRetentionNotKept: a cleanup/archive entry's oldest row more than 8 days past its older_than (the weekly job plus a day). */
+  retentionGraceSeconds: 8 * DAY,
   /** PostgresReplicationLagHigh (warning > 1 s: "under 1 s is healthy"); the morning check fails at 30 s. */
   replicationLagSeconds: { warn: 1, crit: 30 },
   /** RedisMemoryHigh (warning > 75% of maxmemory); the morning check fails at 90%. */
