@@ -2,9 +2,12 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
+import pg from 'pg';
 import { startPostgres, type PgServer } from './harness/postgres.ts';
 import { startRedis, type RedisServer } from './harness/redis.ts';
 import { writeConfigFile } from './helpers/config.ts';
+import { RETENTION_GRACE_SECONDS } from '../src/check/checks.ts';
+import { runbook } from '../dashboards/src/runbook.ts';
 
 // `housekeeper check`: the morning check as a person runs it, against real servers.
 
@@ -109,6 +112,53 @@ backups:
     }
   } finally {
     await certs.close();
+  }
+});
+
+test('retention: one row per cleanup/archive entry; kept is ok, past the weekly job plus a day warns, an entry it cannot check warns', async () => {
+  assert.equal(RETENTION_GRACE_SECONDS, runbook.retentionGraceSeconds, 'the alert\'s grace, as the dashboards have it');
+  const su = new pg.Client({ connectionString: pgs.url({ db: 'app' }) });
+  await su.connect();
+  try {
+    await su.query(`
+      CREATE TABLE check_logs (id int, created_at timestamptz);
+      CREATE INDEX ON check_logs (created_at);
+      INSERT INTO check_logs VALUES (1, now() - interval '95 days'), (2, now() - interval '1 day');
+      CREATE TABLE check_conversations (id int, started_at timestamptz);
+      INSERT INTO check_conversations VALUES (1, now() - interval '40 days');
+      GRANT SELECT ON check_logs, check_conversations TO housekeeper;`);
+  } finally {
+    await su.end();
+  }
+  const saved = configFile;
+  configFile = writeConfigFile(`
+server: { scrape_timeout: 3s }
+postgres:
+  - { name: primary, url: "${pgs.url({ db: 'app', user: 'housekeeper' })}" }
+actions:
+  cleanup:
+    chat_logs: { postgres: primary, table: check_logs, column: created_at, older_than: 90d }
+    gone: { postgres: primary, table: no_such_table, column: created_at, older_than: 90d }
+  archive:
+    conversations: { postgres: primary, table: check_conversations, column: started_at, older_than: 30d, archive_table: check_conversations_archive }
+`);
+  try {
+    const j = await run('--json');
+    assert.ok(j.out.startsWith('{'), j.out + j.err);
+    const checks = (JSON.parse(j.out) as { checks: Array<{ check: string; status: string; target: string; value: string; threshold: string }> }).checks;
+    const row = (check: string) => checks.find((c) => c.check === check && c.target === 'primary');
+    // 95 days against 90: 5 days past, within the 8-day grace.
+    assert.equal(row('retention cleanup chat_logs (check_logs)')?.status, 'ok');
+    assert.match(row('retention cleanup chat_logs (check_logs)')?.value ?? '', /^oldest 95\.\d d$/);
+    assert.equal(row('retention cleanup chat_logs (check_logs)')?.threshold, '< 90.0 d + 8.0 d');
+    // 40 days against 30: 10 days past, over the grace.
+    assert.equal(row('retention archive conversations (check_conversations)')?.status, 'warn');
+    assert.equal(row('retention cleanup gone (no_such_table)')?.status, 'warn');
+    assert.match(row('retention cleanup gone (no_such_table)')?.value ?? '', /cannot be checked/);
+    assert.equal(j.code, 1, 'a warning makes the check non-zero');
+    assert.equal(checks.filter((c) => c.check.startsWith('retention ')).length, 3);
+  } finally {
+    configFile = saved;
   }
 });
 

@@ -52,6 +52,16 @@ const pct = (x: number): string => `${(x * 100).toFixed(1)}%`;
  */
 export const ES_SNAPSHOT_AGE_SECONDS = { warn: 26 * 3600 } as const;
 
+/**
+ * PostgresRetentionNotKept (alerts/postgres.yml, warning) fires when a cleanup or archive
+ * entry's oldest row is more than 8 days past its older_than: the weekly job plus a day. The
+ * same number as dashboards/src/runbook.ts's retentionGraceSeconds (test/check.test.ts holds
+ * them equal); not imported from there for the reason given above.
+ */
+export const RETENTION_GRACE_SECONDS = 8 * 86_400;
+
+const days = (seconds: number): string => `${(seconds / 86_400).toFixed(1)} d`;
+
 /** Over the warn level: warn; over the fail level: fail. */
 function level(v: number, warnAt: number, failAt: number): Status {
   return v >= failAt ? 'fail' : v >= warnAt ? 'warn' : 'ok';
@@ -79,6 +89,19 @@ export function evaluate(s: Samples, config: Config, nowS = Date.now() / 1000): 
     }
     const blocked = s.sum('pg_blocked_sessions', { target: t });
     push('sessions blocked on locks', t, blocked > 0 ? 'warn' : 'ok', String(blocked), 'none');
+    // The runbook's retention (chat logs 90 days, conversations 30): one row per configured
+    // cleanup or archive entry on this server, by its oldest row.
+    for (const e of s.all('pg_retention_check_success', { target: t })) {
+      const l = { target: t, entry: String(e.labels['entry']), kind: String(e.labels['kind']) };
+      const what = `retention ${l.kind} ${l.entry} (${String(e.labels['table'])})`;
+      if (e.value !== 1) {
+        push(what, t, 'warn', 'cannot be checked: see the log (table or column missing, or not a time)', 'oldest row checked');
+        continue;
+      }
+      const age = s.one('pg_retention_oldest_row_age_seconds', l) ?? 0;
+      const keep = s.one('pg_retention_max_age_seconds', l) ?? 0;
+      push(what, t, age > keep + RETENTION_GRACE_SECONDS ? 'warn' : 'ok', `oldest ${days(age)}`, `< ${days(keep)} + ${days(RETENTION_GRACE_SECONDS)}`);
+    }
   }
   for (const t of config.pgbouncer.map((p) => p.name)) {
     const up = s.one('pgbouncer_up', { target: t }) === 1;
