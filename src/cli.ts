@@ -40,7 +40,7 @@ async function check(json: boolean): Promise<number> {
   const app = buildApp({ config, log });
   try {
     const samples = await settledCollection(app, config);
-    const results = [...evaluate(samples, config), ...(await remediationChecks(config, log))];
+    const results = [...evaluate(samples, config, Date.now() / 1000, app.runner.failures()), ...(await remediationChecks(config, log))];
     const bad = results.some((r) => r.status === 'fail' || r.status === 'warn');
     process.stdout.write(json ? `${JSON.stringify({ ok: !bad, checks: results }, null, 2)}\n` : `${renderTable(results)}\n`);
     return bad ? 1 : 0;

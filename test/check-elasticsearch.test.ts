@@ -182,7 +182,7 @@ test('nothing listening: a fail row naming the target, the other target still re
   assert.doesNotMatch(r.err, /Error|\n\s+at /, 'no crash, no stack trace');
   const lines = r.out.split('\n');
   assert.match(lines[1] ?? '', /^FAIL\s+elasticsearch reachable\s+gone\s+down\s+up$/);
-  assert.match(r.out, /^FAIL\s+collector\s+elasticsearch\/gone\s+failed\s+succeeds$/m);
+  assert.match(r.out, /^FAIL\s+collector\s+elasticsearch\/gone\s+failed: GET \/_cluster\/health: ConnectionError: .*ECONNREFUSED.*\s+succeeds$/m);
   assert.match(r.out, /^OK\s+elasticsearch health\s+logs\s+green\s+green$/m);
   assert.match(r.out, /^2 failing, 0 warning, 3 ok$/m);
 
@@ -365,6 +365,20 @@ test('no snapshot repository configured: no snapshot row and no snapshot request
       ],
     );
     assert.ok(!es.requests.slice(before).some((q) => q.path.startsWith('/_snapshot')), 'no repository was looked at');
+  } finally {
+    es.state.repositories = {};
+  }
+});
+
+test('a snapshot repository the cluster does not have: the collector row says so, not just "down"', async () => {
+  es.state.repositories = { nightly: [snap('nightly-1', 'SUCCESS', 2 * HOUR)] };
+  try {
+    const j = await runJson(esConfig('    snapshot_repository: nigthly\n'));
+    assert.equal(j.code, 1);
+    assert.equal(row(j.checks, 'elasticsearch reachable', 'logs')?.status, 'fail');
+    const c = row(j.checks, 'collector', 'elasticsearch/logs');
+    assert.equal(c?.status, 'fail');
+    assert.equal(c?.value, 'failed: GET /_snapshot/nigthly/_all: HTTP 404 repository_missing_exception: [nigthly] missing');
   } finally {
     es.state.repositories = {};
   }

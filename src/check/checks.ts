@@ -67,7 +67,14 @@ function level(v: number, warnAt: number, failAt: number): Status {
   return v >= failAt ? 'fail' : v >= warnAt ? 'warn' : 'ok';
 }
 
-export function evaluate(s: Samples, config: Config, nowS = Date.now() / 1000): CheckResult[] {
+/** Why a collection failed, as the collector runner recorded it (secret-free). */
+export interface CollectionFailure {
+  collector: string;
+  target: string;
+  reason: string;
+}
+
+export function evaluate(s: Samples, config: Config, nowS = Date.now() / 1000, failures: readonly CollectionFailure[] = []): CheckResult[] {
   const out: CheckResult[] = [];
   const push = (check: string, target: string, status: Status, value: string, threshold: string): void => {
     out.push({ check, target, status, value, threshold });
@@ -200,7 +207,11 @@ export function evaluate(s: Samples, config: Config, nowS = Date.now() / 1000): 
     push('certificate expiry', t, days < 7 ? 'fail' : days < 30 ? 'warn' : 'ok', `${days.toFixed(1)} days`, '> 30 days');
   }
   for (const r of s.all('housekeeper_collector_success')) {
-    if (r.value !== 1) push('collector', `${r.labels['collector']}/${r.labels['target']}`, 'fail', 'failed', 'succeeds');
+    if (r.value !== 1) {
+      // Why, when the runner knows: "down" alone does not say a snapshot repository is missing.
+      const why = failures.find((f) => f.collector === r.labels['collector'] && f.target === r.labels['target'])?.reason;
+      push('collector', `${r.labels['collector']}/${r.labels['target']}`, 'fail', why ? `failed: ${why}` : 'failed', 'succeeds');
+    }
   }
   return out;
 }

@@ -1,6 +1,6 @@
 import type { Gauge, Registry } from 'prom-client';
 import type { Config } from '../config.ts';
-import type { Logger } from '../log.ts';
+import { scrubText, type Logger } from '../log.ts';
 import { MetricFactory, type Family } from '../metrics/registry.ts';
 import type { Targets } from '../targets/index.ts';
 import type { AnyCollector, LabelValues } from './collector.ts';
@@ -23,6 +23,8 @@ interface Job {
   /** Outcome of the previous collection, so failures are logged when they start and stop. */
   lastOk: boolean | undefined;
   lastWarnAt: number;
+  /** Why the previous collection failed (secret-free, one line), for `housekeeper check`. */
+  lastFailure: string | undefined;
 }
 
 interface Outcome {
@@ -87,6 +89,7 @@ export class CollectorRunner {
           busy: undefined,
           lastOk: undefined,
           lastWarnAt: 0,
+          lastFailure: undefined,
         });
       }
     }
@@ -106,6 +109,11 @@ export class CollectorRunner {
    * Collects everything, finishing within deadlineMs. A scrape arriving while a collection
    * is in flight waits for that one (up to its own deadline) instead of starting another.
    */
+  /** The collections whose last run failed, and why (secret-free), for `housekeeper check`. */
+  failures(): Array<{ collector: string; target: string; reason: string }> {
+    return this.jobs.filter((j) => j.lastOk === false).map((j) => ({ collector: j.collector, target: j.target.name, reason: j.lastFailure ?? 'failed' }));
+  }
+
   async collect(deadlineMs: number): Promise<void> {
     if (this.inFlight === undefined) {
       this.inFlight = this.runAll(deadlineMs).finally(() => {
@@ -135,7 +143,7 @@ export class CollectorRunner {
     const elapsed = (): number => (performance.now() - started) / 1000;
     const where = { collector: job.collector, target: job.target.name };
     if (job.busy !== undefined) {
-      this.failed(job, { ...where }, 'previous collection still running; target reported down');
+      this.failed(job, { ...where }, 'previous collection still running; target reported down', 'the previous collection is still running');
       return { job, ok: false, seconds: 0, samples: [] };
     }
     const samples: Staged[] = [];
@@ -168,15 +176,16 @@ export class CollectorRunner {
       const result = await Promise.race([work.then(() => 'done' as const), timedOut]);
       if (result === 'timeout') {
         controller.abort(new Error(`collection deadline of ${deadlineMs} ms passed`));
-        this.failed(job, { ...where, deadlineMs }, 'collection timed out');
+        this.failed(job, { ...where, deadlineMs }, 'collection timed out', `timed out after ${deadlineMs} ms`);
         return { job, ok: false, seconds: elapsed(), samples: [] };
       }
       if (job.lastOk === false) this.log.info(where, 'collection recovered');
+      job.lastFailure = undefined;
       job.lastOk = true;
       return { job, ok: true, seconds: elapsed(), samples };
     } catch (err) {
       controller.abort(err);
-      this.failed(job, { ...where, err }, 'collection failed');
+      this.failed(job, { ...where, err }, 'collection failed', err instanceof Error ? err.message : String(err));
       return { job, ok: false, seconds: elapsed(), samples: [] };
     } finally {
       clearTimeout(timer);
@@ -187,7 +196,8 @@ export class CollectorRunner {
    * Logs a failure at warn when a target goes bad and then every 5 minutes while it stays
    * bad; the repeats in between go to debug. The metrics say it on every scrape anyway.
    */
-  private failed(job: Job, fields: Record<string, unknown>, msg: string): void {
+  private failed(job: Job, fields: Record<string, unknown>, msg: string, reason: string): void {
+    job.lastFailure = scrubText(reason.split('\n')[0] ?? '').slice(0, 300);
     const now = Date.now();
     if (job.lastOk !== false || now - job.lastWarnAt > 300_000) {
       job.lastWarnAt = now;
