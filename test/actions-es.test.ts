@@ -95,6 +95,27 @@ ${extra}`);
 const writes = (m: ElasticsearchMock): RecordedRequest[] => m.requests.filter((r) => r.method !== 'GET' && r.method !== 'HEAD');
 const names = (m: ElasticsearchMock): string[] => m.state.indices.map((i) => i.name);
 
+
+/**
+ * What the cluster() fixture holds after es-delete-old-indices on logs-*: the alias's write
+ * index, young indices, the data stream's backing indices (the pattern expands the data stream
+ * logs-app, whose index names do not match), the index behind the alias logs-everything, and
+ * everything outside the pattern.
+ */
+const AFTER_RETENTION_DELETE = [
+  'logs-rollover-000001',
+  'logs-current',
+  'logs-merged',
+  'logs-single-alias',
+  'logs-frozen',
+  'logs-today',
+  '.ds-logs-app-2024.01.01-000001',
+  '.ds-logs-app-2024.03.01-000002',
+  '.kibana_1',
+  'archive-2020',
+  'other-old',
+];
+
 test('the Elasticsearch actions: registered, strict params, a target key; labels cannot widen them', () => {
   for (const [name, p] of [
     ['es-delete-old-indices', { target: 'logs' }],
@@ -149,22 +170,7 @@ test('es-delete-old-indices names exactly the old indices of the pattern, one DE
     ],
     'exactly the old indices, each by name',
   );
-  // Untouched: the alias's write index, young indices, the data stream's backing indices (the
-  // pattern expands the data stream logs-app, whose index names do not match), the index behind
-  // the alias logs-everything, and everything outside the pattern.
-  assert.deepEqual(names(es), [
-    'logs-rollover-000001',
-    'logs-current',
-    'logs-merged',
-    'logs-single-alias',
-    'logs-frozen',
-    'logs-today',
-    '.ds-logs-app-2024.01.01-000001',
-    '.ds-logs-app-2024.03.01-000002',
-    '.kibana_1',
-    'archive-2020',
-    'other-old',
-  ]);
+  assert.deepEqual(names(es), AFTER_RETENTION_DELETE);
   const v = await del.verify(ctx, p);
   assert.equal(v.fixed, true, v.detail);
   assert.equal(v.detail, 'no deletable index of "logs" past the 30d retention remains; refused: logs-rollover-000001 (write index of alias logs-write)');
@@ -479,19 +485,7 @@ elasticsearch:
       'each merge requested once',
     );
     assert.equal(writes(mock).length, 6, `nothing else written: ${JSON.stringify(writes(mock).map((w) => [w.method, w.path]))}`);
-    assert.deepEqual(names(mock), [
-      'logs-rollover-000001',
-      'logs-current',
-      'logs-merged',
-      'logs-single-alias',
-      'logs-frozen',
-      'logs-today',
-      '.ds-logs-app-2024.01.01-000001',
-      '.ds-logs-app-2024.03.01-000002',
-      '.kibana_1',
-      'archive-2020',
-      'other-old',
-    ]);
+    assert.deepEqual(names(mock), AFTER_RETENTION_DELETE);
     // The alert's episode ran once.
     assert.equal((await entries('?rule=delete-indices-past-retention')).length, 1);
   } finally {
