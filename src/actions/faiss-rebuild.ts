@@ -52,7 +52,8 @@ export default defineAction({
     'does). Then the label → row id map (<index>.ids) and the index are renamed over the live ones, the previous generation ' +
     'kept as <index>.prev and <index>.prev.ids, and the rebuild recorded in the sidecar. The live index path changes only by ' +
     'that rename: a failure, abort or kill at any earlier point leaves it and its map untouched. Idempotent: a repeated run ' +
-    'builds the same content again. Disruptive (CPU and I/O for minutes on a large index): maintenance windows only, unless ' +
+    'builds an index of the same rows again (the order the server sends them in, and so the labels and the training ' +
+    'sample, may differ: it reads in parallel). Disruptive (CPU and I/O for minutes on a large index): maintenance windows only, unless ' +
     'the rule allows. Verify: the live file loads, its vector count matches what was published and its id map, and recall@10 ' +
     'meets the floor.',
   params: Params,

@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { setPriority } from 'node:os';
 import faiss from 'faiss-node';
 import type { Index } from 'faiss-node';
-import { flatImageHeader, LayoutError, locate, readLayout, type ByteReader, type IndexLayout, type VectorRun } from './format.ts';
+import { flatImageHeader, ivfNprobeOffset, LayoutError, locate, readLayout, type ByteReader, type IndexLayout, type VectorRun } from './format.ts';
 import { SCRATCH_PREFIX, type CheckFacts, type CheckJob, type ChildMessage, type NprobeMeasure, type OptimizeJob, type OptimizeReply } from './protocol.ts';
 import { prng, samplePositions } from '../util/random.ts';
 
@@ -374,8 +374,7 @@ async function optimize(job: OptimizeJob): Promise<OptimizeReply | undefined> {
     const exact = await exactNeighbours(fd, runs, dimension, metric, queries, positions.length, k, job.chunkBytes, scratch);
     if (!exact) return undefined;
 
-    // nprobe is a uint64 right after nlist, which follows the header (format.ts readLayout).
-    const at = layout.header.end + 8;
+    const at = ivfNprobeOffset(layout) as number; // an IVF layout: checked above
     const out = openSync(job.path, 'r+');
     try {
       const write = (nprobe: number): void => {
