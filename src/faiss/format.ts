@@ -5,13 +5,27 @@
 //
 // Every read is bounds-checked against the file size and every count against what the
 // file could hold, so a corrupt file makes this throw a LayoutError, never allocate wildly.
-// Only the child process (check-child.ts) uses it, and only after FAISS itself has loaded
-// the file.
+// Only the child processes use it (check-child.ts; rebuild-child.ts on the file it just
+// wrote), and only after FAISS itself has loaded the file, or written it.
+import { readSync } from 'node:fs';
 
 /** Random access to the file's bytes. */
 export interface ByteReader {
   readonly size: number;
   read(offset: number, length: number): Buffer;
+}
+
+/** A ByteReader over an open file descriptor (positioned reads; a short read is an error). */
+export function fileReader(fd: number, size: number): ByteReader {
+  return {
+    size,
+    read(offset, length) {
+      const b = Buffer.alloc(length);
+      const got = readSync(fd, b, 0, length, offset);
+      if (got !== length) throw new Error(`short read at ${offset}`);
+      return b;
+    },
+  };
 }
 
 export class LayoutError extends Error {
