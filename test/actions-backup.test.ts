@@ -17,7 +17,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import faiss from 'faiss-node';
 import { Value } from '@sinclair/typebox/value';
-import type { ActionContext, AnyAction, RunResult } from '../src/actions/action.ts';
+import type { ActionContext, RunResult } from '../src/actions/action.ts';
 import { actions } from '../src/actions/index.ts';
 import { loadConfig, parseConfig, type Config } from '../src/config.ts';
 import { closeTargets, createTargets, type Targets } from '../src/targets/index.ts';
@@ -31,6 +31,7 @@ import { memoryLogger } from './helpers/config.ts';
 import { flatIndex, randomVectors } from './helpers/faiss.ts';
 import { scrapeUntil, startService, value, type Service } from './helpers/service.ts';
 import { notification, rulesDir, startInstance, TOKEN, until as engineUntil } from './helpers/remediation.ts';
+import { action, params } from './helpers/actions.ts';
 
 const REAL_PG_BIN =
   process.env['HOUSEKEEPER_PG_BIN'] ??
@@ -64,17 +65,6 @@ function tempDir(prefix: string): string {
   return d;
 }
 
-function action(name: string): AnyAction {
-  const a = actions.find((x) => x.name === name);
-  assert.ok(a, `action ${name} is registered`);
-  return a;
-}
-
-function params(a: AnyAction, p: Record<string, unknown>): Record<string, unknown> {
-  assert.ok(Value.Check(a.params, p), `params valid for ${a.name}: ${JSON.stringify([...Value.Errors(a.params, p)].map((e) => `${e.path} ${e.message}`))}`);
-  return p;
-}
-
 async function runAction(name: string, p: Record<string, unknown>, signal = AbortSignal.timeout(120_000)): Promise<{ result: RunResult; verdict: { fixed: boolean; detail: string } }> {
   const a = action(name);
   const plan = await a.plan(ctx, params(a, p));
@@ -106,10 +96,6 @@ function records(): RestoreTestRecord[] {
 async function scratchDatabases(): Promise<string[]> {
   const r = await su.query<{ datname: string }>(`SELECT datname FROM pg_database WHERE datname LIKE 'hk\\_restore\\_test\\_%'`);
   return r.rows.map((x) => x.datname);
-}
-
-async function count(table: string): Promise<number> {
-  return Number((await su.query<{ n: string }>(`SELECT count(*) AS n FROM ${table}`)).rows[0]?.n);
 }
 
 /** Bounded wait for a condition (no sleeps asserted on). */

@@ -8,6 +8,7 @@ import { closeTargets, createTargets, type Targets } from '../src/targets/index.
 import { startPostgres, type PgServer } from './harness/postgres.ts';
 import { configFrom, memoryLogger } from './helpers/config.ts';
 import { notification, rulesDir, startInstance, TOKEN, until as engineUntil } from './helpers/remediation.ts';
+import { action, params } from './helpers/actions.ts';
 
 // cleanup-old-rows and archive-old-rows against a real PostgreSQL 15: exactly the old rows go
 // (counted by SQL before), in batches, one transaction each; tricky names from config are
@@ -26,17 +27,6 @@ const TRICKY_SCHEMA = 'Ops "Data"';
 const TRICKY_TABLE = 'Chat Logs"; DROP TABLE chat_logs; --';
 const TRICKY_COLUMN = 'Created "At"';
 const TRICKY_ARCHIVE = "Old Logs'); DELETE FROM chat_logs; --";
-
-function action(name: string): AnyAction {
-  const a = actions.find((x) => x.name === name);
-  assert.ok(a, `action ${name} is registered`);
-  return a;
-}
-
-function params(a: AnyAction, p: Record<string, unknown>): Record<string, unknown> {
-  assert.ok(Value.Check(a.params, p), `params valid for ${a.name}: ${JSON.stringify([...Value.Errors(a.params, p)].map((e) => e.message))}`);
-  return p;
-}
 
 async function one<T = Record<string, unknown>>(text: string, values: unknown[] = []): Promise<T> {
   return (await su.query(text, values)).rows[0] as T;

@@ -4,13 +4,14 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Value } from '@sinclair/typebox/value';
 import { parse, stringify } from 'yaml';
-import type { ActionContext, AnyAction } from '../src/actions/action.ts';
+import type { ActionContext } from '../src/actions/action.ts';
 import { actions } from '../src/actions/index.ts';
 import { closeTargets, createTargets, type Targets } from '../src/targets/index.ts';
 import { startElasticsearchMock, type ElasticsearchMock, type MockState, type RecordedRequest } from './harness/elasticsearch.ts';
 import { startPostgres, type PgServer } from './harness/postgres.ts';
 import { configFrom, memoryLogger } from './helpers/config.ts';
 import { fingerprintOf, notification, rulesDir, startInstance, TOKEN, until } from './helpers/remediation.ts';
+import { action, params } from './helpers/actions.ts';
 
 // es-delete-old-indices, es-forcemerge and es-snapshot through the official client against the
 // harness's Elasticsearch stand-in (none can run here; it answers with the documented shapes
@@ -18,17 +19,6 @@ import { fingerprintOf, notification, rulesDir, startInstance, TOKEN, until } fr
 
 const DAY = 86_400_000;
 const now = Date.now();
-
-function action(name: string): AnyAction {
-  const a = actions.find((x) => x.name === name);
-  assert.ok(a, `action ${name} is registered`);
-  return a;
-}
-
-function params(a: AnyAction, p: Record<string, unknown>): Record<string, unknown> {
-  assert.ok(Value.Check(a.params, p), `params valid for ${a.name}: ${JSON.stringify([...Value.Errors(a.params, p)].map((e) => e.message))}`);
-  return p;
-}
 
 /** The log cluster the runbook describes: daily indices, a rollover alias, a data stream, strays. */
 function cluster(): Partial<MockState> {
@@ -94,7 +84,6 @@ ${extra}`);
 
 const writes = (m: ElasticsearchMock): RecordedRequest[] => m.requests.filter((r) => r.method !== 'GET' && r.method !== 'HEAD');
 const names = (m: ElasticsearchMock): string[] => m.state.indices.map((i) => i.name);
-
 
 /**
  * What the cluster() fixture holds after es-delete-old-indices on logs-*: the alias's write

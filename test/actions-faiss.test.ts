@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import faiss from 'faiss-node';
 import { Value } from '@sinclair/typebox/value';
-import type { ActionContext, AnyAction, Plan, RunResult, Verification } from '../src/actions/action.ts';
+import type { ActionContext, Plan, RunResult, Verification } from '../src/actions/action.ts';
 import { actions } from '../src/actions/index.ts';
 import { parseConfig, type Config } from '../src/config.ts';
 import { closeTargets, createTargets, type Targets } from '../src/targets/index.ts';
@@ -36,6 +36,7 @@ import { startPostgres, type PgServer } from './harness/postgres.ts';
 import { memoryLogger } from './helpers/config.ts';
 import { scrapeUntil, startService, value, type Service } from './helpers/service.ts';
 import { notification, rulesDir, startInstance, TOKEN, until as engineUntil } from './helpers/remediation.ts';
+import { action, params as checked } from './helpers/actions.ts';
 
 const ROWS = 3000;
 const DIM = 32;
@@ -73,16 +74,6 @@ function tempDir(prefix: string): string {
   return d;
 }
 
-function action(name: string): AnyAction {
-  const a = actions.find((x) => x.name === name);
-  assert.ok(a, `action ${name} is registered`);
-  return a;
-}
-
-function checked(a: AnyAction, p: Record<string, unknown>): Record<string, unknown> {
-  assert.ok(Value.Check(a.params, p), `params valid for ${a.name}: ${JSON.stringify([...Value.Errors(a.params, p)].map((e) => `${e.path} ${e.message}`))}`);
-  return p;
-}
 
 async function runAction(name: string, p: Record<string, unknown>, signal = AbortSignal.timeout(120_000)): Promise<{ plan: Plan; result: RunResult; verdict: Verification }> {
   const a = action(name);

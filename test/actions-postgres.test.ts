@@ -2,11 +2,11 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
 import { Value } from '@sinclair/typebox/value';
-import type { ActionContext, AnyAction } from '../src/actions/action.ts';
-import { actions } from '../src/actions/index.ts';
+import type { ActionContext } from '../src/actions/action.ts';
 import { closeTargets, createTargets, type Targets } from '../src/targets/index.ts';
 import { startPostgres, type PgServer } from './harness/postgres.ts';
 import { configFrom, memoryLogger } from './helpers/config.ts';
+import { action, params } from './helpers/actions.ts';
 
 // The Postgres actions against a real PostgreSQL 15: cancel, terminate, vacuum, reindex.
 
@@ -15,17 +15,6 @@ let targets: Targets;
 let ctx: ActionContext;
 let su: pg.Client; // the test's own superuser connection (application_name 'test-admin')
 const clients: pg.Client[] = [];
-
-function action(name: string): AnyAction {
-  const a = actions.find((x) => x.name === name);
-  assert.ok(a, `action ${name} is registered`);
-  return a;
-}
-
-function params(a: AnyAction, p: Record<string, unknown>): Record<string, unknown> {
-  assert.ok(Value.Check(a.params, p), `params valid for ${a.name}: ${JSON.stringify([...Value.Errors(a.params, p)].map((e) => e.message))}`);
-  return p;
-}
 
 async function client(applicationName: string, user: 'postgres' | 'housekeeper' = 'postgres'): Promise<pg.Client> {
   const c = new pg.Client({ connectionString: primary.url({ db: 'app', user }), application_name: applicationName });

@@ -3,12 +3,12 @@ import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { Value } from '@sinclair/typebox/value';
-import type { ActionContext, AnyAction } from '../src/actions/action.ts';
-import { actions } from '../src/actions/index.ts';
+import type { ActionContext } from '../src/actions/action.ts';
 import { closeTargets, createTargets, type Targets } from '../src/targets/index.ts';
 import { startPostgres, type PgServer } from './harness/postgres.ts';
 import { startRedis, type RedisServer } from './harness/redis.ts';
 import { configFrom, memoryLogger } from './helpers/config.ts';
+import { action, params } from './helpers/actions.ts';
 
 // redis-flush and redis-warm against a real Redis 7.0 (and a real Postgres for the warm
 // query): each does its real work, verify() confirms it, plan() changes nothing.
@@ -19,17 +19,7 @@ let targets: Targets;
 let ctx: ActionContext;
 const admin: Redis[] = [];
 
-function action(name: string): AnyAction {
-  const a = actions.find((x) => x.name === name);
-  assert.ok(a, `action ${name} is registered`);
-  return a;
-}
-
 /** Params as the engine would pass them: validated against the action's schema first. */
-function params(a: AnyAction, p: Record<string, unknown>): Record<string, unknown> {
-  assert.ok(Value.Check(a.params, p), `params valid for ${a.name}: ${JSON.stringify([...Value.Errors(a.params, p)].map((e) => e.message))}`);
-  return p;
-}
 
 /** A test-side connection to one database (never the action's). */
 async function db(n: number): Promise<Redis> {

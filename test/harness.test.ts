@@ -7,7 +7,7 @@ import net from 'node:net';
 import path from 'node:path';
 import pg from 'pg';
 import { Redis } from 'ioredis';
-import { forceNextPorts, freePort } from './harness/ports.ts';
+import { forceNextPorts } from './harness/ports.ts';
 import { startPostgres, startReplica } from './harness/postgres.ts';
 import { startPgBouncer } from './harness/pgbouncer.ts';
 import { startRedis } from './harness/redis.ts';

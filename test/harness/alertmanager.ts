@@ -21,7 +21,7 @@
 import path from 'node:path';
 import { stringify } from 'yaml';
 import { freePort } from './ports.ts';
-import { ManagedProcess, makeTempDir, removeTempDir, runTool, waitFor, withPortRetry, writeOwnedFile } from './proc.ts';
+import { ManagedProcess, makeTempDir, runTool, waitFor, withPortRetry, writeOwnedFile } from './proc.ts';
 import { ServerLifecycle } from './server.ts';
 import { mergeYamlConfig } from './yaml-config.ts';
 

@@ -11,7 +11,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { freePort } from './ports.ts';
 import type { PgServer } from './postgres.ts';
-import { ManagedProcess, makeTempDir, removeTempDir, serverOwner, waitFor, withPortRetry, writeOwnedFile } from './proc.ts';
+import { ManagedProcess, makeTempDir, serverOwner, waitFor, withPortRetry, writeOwnedFile } from './proc.ts';
 import { ServerLifecycle } from './server.ts';
 
 export interface PgBouncerServer {

@@ -27,7 +27,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { isMap, isScalar, isSeq, parseDocument, stringify } from 'yaml';
 import { freePort } from './ports.ts';
-import { logTail, ManagedProcess, makeTempDir, removeTempDir, runTool, waitFor, withPortRetry, writeOwnedFile } from './proc.ts';
+import { logTail, ManagedProcess, makeTempDir, runTool, waitFor, withPortRetry, writeOwnedFile } from './proc.ts';
 import { ServerLifecycle } from './server.ts';
 import { mergeYamlConfig } from './yaml-config.ts';
 

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import path from 'node:path';
 import { freePort } from './ports.ts';
-import { ManagedProcess, makeTempDir, removeTempDir, waitFor, withPortRetry, writeOwnedFile } from './proc.ts';
+import { ManagedProcess, makeTempDir, waitFor, withPortRetry, writeOwnedFile } from './proc.ts';
 import { ServerLifecycle } from './server.ts';
 
 export interface RedisServer {

@@ -1,0 +1,18 @@
+// Looking up the real actions in action tests, and checking params against their schemas.
+import assert from 'node:assert/strict';
+import { Value } from '@sinclair/typebox/value';
+import type { AnyAction } from '../../src/actions/action.ts';
+import { actions } from '../../src/actions/index.ts';
+
+/** The registered action of that name (fails the test when there is none). */
+export function action(name: string): AnyAction {
+  const a = actions.find((x) => x.name === name);
+  assert.ok(a, `action ${name} is registered`);
+  return a;
+}
+
+/** `p`, after asserting it is valid for the action (the failure names each error's path). */
+export function params(a: AnyAction, p: Record<string, unknown>): Record<string, unknown> {
+  assert.ok(Value.Check(a.params, p), `params valid for ${a.name}: ${JSON.stringify([...Value.Errors(a.params, p)].map((e) => `${e.path} ${e.message}`))}`);
+  return p;
+}
