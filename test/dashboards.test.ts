@@ -6,7 +6,7 @@ import { Registry } from 'prom-client';
 import { parse } from 'yaml';
 import { dashboardsDir, render, stale } from '../dashboards/generate.ts';
 import { dashboards } from '../dashboards/src/index.ts';
-import { DAY, HOUR, runbook } from '../dashboards/src/runbook.ts';
+import { DAY, HOUR, runbook } from '../src/runbook.ts';
 import { collectors } from '../src/collectors/index.ts';
 import { declareRunnerMetrics } from '../src/collectors/runner.ts';
 import { declareServiceMetrics } from '../src/app.ts';
@@ -355,7 +355,7 @@ describe('every query is valid PromQL to a real Prometheus 2.42', () => {
 });
 
 // ---------------------------------------------------------------------------------------
-// Colours and alerts: the numbers in dashboards/src/runbook.ts are the ones alerts/*.yml fires at.
+// Colours and alerts: the numbers in src/runbook.ts are the ones alerts/*.yml fires at.
 
 interface AlertRule {
   alert?: string;
@@ -427,7 +427,7 @@ test('the dashboards\' colour steps are the numbers the alerts fire at', () => {
       continue;
     }
     const numbers = numbersIn(rule.expr);
-    if (!numbers.some((n) => Math.abs(n - value) < 1e-9)) problems.push(`${alert} (${severity}) has the numbers ${numbers.join(', ')}; dashboards/src/runbook.ts says ${value}`);
+    if (!numbers.some((n) => Math.abs(n - value) < 1e-9)) problems.push(`${alert} (${severity}) has the numbers ${numbers.join(', ')}; src/runbook.ts says ${value}`);
   }
   // The hit ratio the dashboards show is over the alert's window.
   const hit = rules.find((x) => x.alert === 'RedisCacheHitRatioLow');

@@ -21,7 +21,7 @@ import {
   yesNoStat,
   zeroIsGood,
 } from './common.ts';
-import { runbook as r } from './runbook.ts';
+import { runbook as r } from '../../src/runbook.ts';
 
 // ---------------------------------------------------------------------------------------
 // Collections

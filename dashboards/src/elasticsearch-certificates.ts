@@ -24,7 +24,7 @@ import {
   yesNoStat,
   zeroIsGood,
 } from './common.ts';
-import { DAY, HOUR, runbook as r } from './runbook.ts';
+import { DAY, HOUR, runbook as r } from '../../src/runbook.ts';
 
 export default defineDashboard({
   uid: 'housekeeper-elasticsearch-certificates',

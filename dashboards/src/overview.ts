@@ -37,7 +37,7 @@ import {
   withThresholdLines,
   zeroIsGood,
 } from './common.ts';
-import { HOUR, runbook as r } from './runbook.ts';
+import { HOUR, runbook as r } from '../../src/runbook.ts';
 
 // Host metrics come from node_exporter (DESIGN.md: not re-implemented); `$instance` picks hosts.
 const host = 'instance=~"$instance"';

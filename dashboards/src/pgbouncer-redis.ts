@@ -22,7 +22,7 @@ import {
   withThresholdLines,
   yesNoStat,
 } from './common.ts';
-import { HOUR, runbook as r } from './runbook.ts';
+import { HOUR, runbook as r } from '../../src/runbook.ts';
 
 export default defineDashboard({
   uid: 'housekeeper-pgbouncer-redis',

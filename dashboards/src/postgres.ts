@@ -25,7 +25,7 @@ import {
   withThresholdLines,
   zeroIsGood,
 } from './common.ts';
-import { DAY, runbook as r } from './runbook.ts';
+import { DAY, runbook as r } from '../../src/runbook.ts';
 
 export default defineDashboard({
   uid: 'housekeeper-postgres',

@@ -1,5 +1,6 @@
 import type { MetricObjectWithValues, MetricValue } from 'prom-client';
 import type { Config } from '../config.ts';
+import { DAY, HOUR, runbook } from '../runbook.ts';
 
 // The runbook's morning check, evaluated over one fresh collection. Each check names what it
 // looked at, its value, the runbook's threshold, and a status a person reads at a glance.
@@ -41,26 +42,10 @@ export class Samples {
 }
 
 const pct = (x: number): string => `${(x * 100).toFixed(1)}%`;
+/** A threshold as the RUNBOOK column prints it: 0.8 → 80%. */
+const pct0 = (x: number): string => `${Math.round(x * 100)}%`;
 
-/**
- * ElasticsearchSnapshotTooOld (alerts/elasticsearch.yml, severity warning) fires when the latest
- * successful snapshot started over 26 h ago, or there is none. The same numbers as
- * dashboards/src/runbook.ts's esSnapshotAgeSeconds (test/check-elasticsearch.test.ts holds them
- * equal; test/dashboards.test.ts holds that to the alert). Not imported from there: dashboards/
- * is neither in the build (tsconfig.build.json) nor in the image. The runbook has no critical
- * age, so age alone never fails the check.
- */
-export const ES_SNAPSHOT_AGE_SECONDS = { warn: 26 * 3600 } as const;
-
-/**
- * PostgresRetentionNotKept (alerts/postgres.yml, warning) fires when a cleanup or archive
- * entry's oldest row is more than 8 days past its older_than: the weekly job plus a day. The
- * same number as dashboards/src/runbook.ts's retentionGraceSeconds (test/check.test.ts holds
- * them equal); not imported from there for the reason given above.
- */
-export const RETENTION_GRACE_SECONDS = 8 * 86_400;
-
-const days = (seconds: number): string => `${(seconds / 86_400).toFixed(1)} d`;
+const days = (seconds: number): string => `${(seconds / DAY).toFixed(1)} d`;
 
 /** Over the warn level: warn; over the fail level: fail. */
 function level(v: number, warnAt: number, failAt: number): Status {
@@ -87,12 +72,12 @@ export function evaluate(s: Samples, config: Config, nowS = Date.now() / 1000, f
     const reserved = (s.one('pg_settings_superuser_reserved_connections', { target: t }) ?? 0) + (s.one('pg_settings_reserved_connections', { target: t }) ?? 0);
     const used = s.sum('pg_stat_activity_count', { target: t });
     const ratio = max - reserved > 0 ? used / (max - reserved) : 0;
-    push('postgres connections', t, level(ratio, 0.8, 0.95), `${used}/${max - reserved} (${pct(ratio)})`, '< 80% of usable');
+    push('postgres connections', t, level(ratio, runbook.connections.warn, runbook.connections.crit), `${used}/${max - reserved} (${pct(ratio)})`, `< ${pct0(runbook.connections.warn)} of usable`);
     const long = s.sum('pg_long_running_queries', { target: t });
     push('long-running queries', t, long > 0 ? 'warn' : 'ok', String(long), `none over ${config.collectors.postgres.longQueryThresholdMs / 1000}s`);
     if (s.one('pg_replication_is_replica', { target: t }) === 1) {
       const lag = s.one('pg_replication_lag_seconds', { target: t }) ?? 0;
-      push('replication lag', t, level(lag, 1, 30), `${lag.toFixed(2)}s`, '< 1s');
+      push('replication lag', t, level(lag, runbook.replicationLagSeconds.warn, runbook.replicationLagSeconds.crit), `${lag.toFixed(2)}s`, `< ${runbook.replicationLagSeconds.warn}s`);
     }
     const blocked = s.sum('pg_blocked_sessions', { target: t });
     push('sessions blocked on locks', t, blocked > 0 ? 'warn' : 'ok', String(blocked), 'none');
@@ -107,7 +92,7 @@ export function evaluate(s: Samples, config: Config, nowS = Date.now() / 1000, f
       }
       const age = s.one('pg_retention_oldest_row_age_seconds', l) ?? 0;
       const keep = s.one('pg_retention_max_age_seconds', l) ?? 0;
-      push(what, t, age > keep + RETENTION_GRACE_SECONDS ? 'warn' : 'ok', `oldest ${days(age)}`, `< ${days(keep)} + ${days(RETENTION_GRACE_SECONDS)}`);
+      push(what, t, age > keep + runbook.retentionGraceSeconds ? 'warn' : 'ok', `oldest ${days(age)}`, `< ${days(keep)} + ${days(runbook.retentionGraceSeconds)}`);
     }
   }
   for (const t of config.pgbouncer.map((p) => p.name)) {
@@ -123,12 +108,12 @@ export function evaluate(s: Samples, config: Config, nowS = Date.now() / 1000, f
     if (!up) continue;
     const used = s.one('redis_memory_used_bytes', { target: t }) ?? 0;
     const max = s.one('redis_memory_max_bytes', { target: t }) ?? 0;
-    if (max > 0) push('redis memory', t, level(used / max, 0.75, 0.9), pct(used / max), '< 75% of maxmemory');
+    if (max > 0) push('redis memory', t, level(used / max, runbook.redisMemory.warn, runbook.redisMemory.crit), pct(used / max), `< ${pct0(runbook.redisMemory.warn)} of maxmemory`);
     const hits = s.one('redis_keyspace_hits_total', { target: t }) ?? 0;
     const misses = s.one('redis_keyspace_misses_total', { target: t }) ?? 0;
     if (hits + misses > 0) {
       const ratio = hits / (hits + misses);
-      push('redis hit ratio', t, ratio < 0.9 ? 'warn' : 'ok', pct(ratio), '> 90% (since start)');
+      push('redis hit ratio', t, ratio < runbook.hitRatio.warn ? 'warn' : 'ok', pct(ratio), `> ${pct0(runbook.hitRatio.warn)} (since start)`);
     }
   }
   for (const f of config.faiss) {
@@ -144,7 +129,7 @@ export function evaluate(s: Samples, config: Config, nowS = Date.now() / 1000, f
     if (recall !== undefined) push('vector index recall@10', t, recall < f.recallFloor ? 'warn' : 'ok', recall.toFixed(3), `>= ${f.recallFloor}`);
     const rows = s.one('faiss_index_source_rows', { target: t });
     const gap = s.one('faiss_index_source_gap', { target: t });
-    if (rows !== undefined && gap !== undefined && rows > 0) push('vectors missing from index', t, gap / rows > 0.01 ? 'warn' : 'ok', `${gap} of ${rows}`, '<= 1% of source rows');
+    if (rows !== undefined && gap !== undefined && rows > 0) push('vectors missing from index', t, gap / rows > runbook.faissMissingRatio ? 'warn' : 'ok', `${gap} of ${rows}`, `<= ${pct0(runbook.faissMissingRatio)} of source rows`);
   }
   if (config.backups) {
     const readable = s.one('backup_directory_readable') === 1;
@@ -152,15 +137,16 @@ export function evaluate(s: Samples, config: Config, nowS = Date.now() / 1000, f
     if (readable) {
       for (const kind of Object.keys(config.backups.kinds)) {
         const newest = Math.max(0, ...s.all('backup_last_timestamp_seconds', { kind }).map((x) => x.value));
-        const ageH = newest > 0 ? (nowS - newest) / 3600 : Number.POSITIVE_INFINITY;
-        push('last backup age', kind, newest === 0 ? 'fail' : level(ageH, 26, 50), newest === 0 ? 'none' : `${ageH.toFixed(1)}h`, 'daily (< 26h)');
+        const age = newest > 0 ? nowS - newest : Number.POSITIVE_INFINITY;
+        const { warn, crit } = runbook.backupAgeSeconds;
+        push('last backup age', kind, newest === 0 ? 'fail' : level(age, warn, crit), newest === 0 ? 'none' : `${(age / HOUR).toFixed(1)}h`, `daily (< ${warn / HOUR}h)`);
         const verified = s.one('backup_last_verified_success', { kind });
         if (verified !== undefined) push('last backup verified', kind, verified === 1 ? 'ok' : 'fail', verified === 1 ? 'yes' : 'no', 'checksum (+ pg_restore --list)');
       }
       const restore = s.one('backup_last_restore_test_timestamp_seconds', { kind: 'database' });
       if (config.backups.kinds.database) {
-        const days = restore ? (nowS - restore) / 86_400 : Number.POSITIVE_INFINITY;
-        push('restore test', 'database', !restore ? 'warn' : days > 8 ? 'warn' : 'ok', restore ? `${days.toFixed(1)} days ago` : 'never', 'weekly (Fridays)');
+        const age = restore ? nowS - restore : Number.POSITIVE_INFINITY;
+        push('restore test', 'database', !restore ? 'warn' : age > runbook.restoreTestAgeSeconds.warn ? 'warn' : 'ok', restore ? `${(age / DAY).toFixed(1)} days ago` : 'never', 'weekly (Fridays)');
       }
     }
   }
@@ -179,7 +165,7 @@ export function evaluate(s: Samples, config: Config, nowS = Date.now() / 1000, f
     // Likewise no snapshot row without a repository to look in.
     if (e.snapshotRepository !== undefined) {
       const repository = e.snapshotRepository;
-      const warnH = ES_SNAPSHOT_AGE_SECONDS.warn / 3600;
+      const warnH = runbook.esSnapshotAgeSeconds.warn / HOUR;
       const threshold = `daily (< ${warnH}h), repository ${repository}`;
       // Start time of the latest SUCCESS or PARTIAL snapshot; 0: none among the newest.
       const latest = s.one('elasticsearch_snapshot_stats_latest_snapshot_timestamp_seconds', { target: t, repository });
@@ -191,7 +177,7 @@ export function evaluate(s: Samples, config: Config, nowS = Date.now() / 1000, f
         push('elasticsearch snapshot age', t, 'warn', 'none successful', threshold);
       } else {
         const age = Math.max(0, nowS - latest);
-        push('elasticsearch snapshot age', t, age > ES_SNAPSHOT_AGE_SECONDS.warn ? 'warn' : 'ok', `${(age / 3600).toFixed(1)}h`, threshold);
+        push('elasticsearch snapshot age', t, age > runbook.esSnapshotAgeSeconds.warn ? 'warn' : 'ok', `${(age / HOUR).toFixed(1)}h`, threshold);
       }
     }
   }
@@ -203,8 +189,9 @@ export function evaluate(s: Samples, config: Config, nowS = Date.now() / 1000, f
     }
     const notAfter = c.kind === 'endpoint' ? s.one('ssl_chain_earliest_not_after', { target: t }) : Math.min(...s.all('ssl_file_cert_not_after', { target: t }).map((x) => x.value));
     if (notAfter === undefined || !Number.isFinite(notAfter)) continue;
-    const days = (notAfter - nowS) / 86_400;
-    push('certificate expiry', t, days < 7 ? 'fail' : days < 30 ? 'warn' : 'ok', `${days.toFixed(1)} days`, '> 30 days');
+    const left = (notAfter - nowS) / DAY;
+    const { warn, crit } = runbook.certDays;
+    push('certificate expiry', t, left < crit ? 'fail' : left < warn ? 'warn' : 'ok', `${left.toFixed(1)} days`, `> ${warn} days`);
   }
   for (const r of s.all('housekeeper_collector_success')) {
     if (r.value !== 1) {

@@ -1,8 +1,9 @@
-// The runbook's numbers as the dashboards colour them (DESIGN.md's table), in one place.
-// Colours follow the alerts in alerts/*.yml: yellow where a warning fires, red where a
-// critical one does. Where an alert has only a warning level, red is where `housekeeper
-// check` (src/check/checks.ts) turns the morning check from warn to fail.
-// Ratios are 0..1 (Grafana's `percentunit`), durations in seconds.
+// The runbook's numbers (DESIGN.md's table), in one place: the dashboards colour by them
+// (dashboards/src/) and `housekeeper check` (src/check/checks.ts) judges by them.
+// test/dashboards.test.ts holds each to the threshold its alert in alerts/*.yml fires at.
+// Colours follow the alerts: yellow where a warning fires, red where a critical one does.
+// Where an alert has only a warning level, red is where `housekeeper check` turns the morning
+// check from warn to fail. Ratios are 0..1 (Grafana's `percentunit`), durations in seconds.
 
 const DAY = 86_400;
 const HOUR = 3_600;
