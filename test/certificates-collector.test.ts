@@ -101,6 +101,26 @@ test('a CA-signed endpoint: every certificate\'s not-after, the leaf, the earlie
   assert.equal(value(body, 'ssl_tls_version_info', { ...t, version: 'TLS 1.3' }), 1);
 });
 
+test('a ca_file replaced between scrapes is the CA the next scrape verifies with', async () => {
+  const ca = join(f.dir, 'rotating-ca.pem');
+  await writeFile(ca, root.certPem);
+  const port = servers[0]?.port;
+  const s = await startService(`
+certificates:
+  - { name: rotating, host: 127.0.0.1, port: ${port}, ca_file: ${ca} }
+`);
+  try {
+    const t = { target: 'rotating' };
+    assert.equal(value((await scrape(s)).body, 'ssl_verified_chain', t), 1);
+    await writeFile(ca, soon.certPem);
+    assert.equal(value((await scrape(s)).body, 'ssl_verified_chain', t), 0, 'an unrelated CA no longer verifies the chain');
+    await writeFile(ca, root.certPem);
+    assert.equal(value((await scrape(s)).body, 'ssl_verified_chain', t), 1, 'the original CA verifies it again');
+  } finally {
+    await s.close();
+  }
+});
+
 test('the SNI server name selects the certificate and is the name verified', async () => {
   const { body } = await scrape(svc);
   const t = { target: 'valid-sni' };
