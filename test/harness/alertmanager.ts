@@ -21,8 +21,8 @@
 import path from 'node:path';
 import { stringify } from 'yaml';
 import { freePort } from './ports.ts';
-import { ManagedProcess, makeTempDir, runTool, waitFor, withPortRetry, writeOwnedFile } from './proc.ts';
-import { ServerLifecycle } from './server.ts';
+import { makeTempDir, runTool, waitFor, writeOwnedFile } from './proc.ts';
+import { httpReady, launchOnFreePort, ServerLifecycle, startOrDestroy } from './server.ts';
 import { mergeYamlConfig } from './yaml-config.ts';
 
 export interface AlertmanagerOptions {
@@ -198,7 +198,7 @@ class AlertmanagerImpl extends ServerLifecycle implements AlertmanagerServer {
             `--cluster.gossip-interval=${this.opts.gossipInterval ?? '50ms'}`,
             ...(this.opts.peerTimeout !== undefined ? [`--cluster.peer-timeout=${this.opts.peerTimeout}`] : []),
           ];
-    const proc = new ManagedProcess({
+    await this.spawnUntilReady({
       name: `alertmanager :${this.port}`,
       cmd: alertmanagerBin(),
       args: [
@@ -215,14 +215,8 @@ class AlertmanagerImpl extends ServerLifecycle implements AlertmanagerServer {
       stopSignal: 'SIGTERM',
       exitSignal: 'SIGTERM',
       cwd: this.dir,
-    });
-    this.proc = proc;
-    try {
-      await waitFor(`alertmanager on port ${this.port}`, proc, async () => {
-        const res = await fetch(`${this.url}/-/ready`, { signal: AbortSignal.timeout(3000) });
-        await res.arrayBuffer();
-        return res.ok ? true : undefined;
-      }, { timeoutMs: READY_TIMEOUT_MS });
+    }, async (proc) => {
+      await waitFor(`alertmanager on port ${this.port}`, proc, () => httpReady(this.url), { timeoutMs: READY_TIMEOUT_MS });
       if (this.clusterAddress !== undefined) {
         // /-/ready does not wait for the cluster; notifications do. Wait until it has settled.
         await waitFor(`alertmanager on port ${this.port}: cluster settled`, proc, async () => {
@@ -230,10 +224,7 @@ class AlertmanagerImpl extends ServerLifecycle implements AlertmanagerServer {
           return st.cluster.status === 'ready' ? true : undefined;
         }, { timeoutMs: READY_TIMEOUT_MS, intervalMs: 100 });
       }
-    } catch (err) {
-      await proc.stop(10_000);
-      throw err;
-    }
+    });
   }
 
   async status(): Promise<AmStatus> {
@@ -269,17 +260,10 @@ class AlertmanagerImpl extends ServerLifecycle implements AlertmanagerServer {
 
 export async function startAlertmanager(opts: AlertmanagerOptions): Promise<AlertmanagerServer> {
   const a = new AlertmanagerImpl(makeTempDir('hk-alertmanager-', undefined), { ...opts });
-  try {
-    await withPortRetry(freePort, async (port) => {
-      a.port = port;
-      // A gossip port taken meanwhile fails the same way (bind: address already in use): both are fresh per try.
-      a.clusterPort = opts.clusterPeers !== undefined ? await freePort() : undefined;
-      a.writeConfig();
-      await a.launch();
-    });
-    return a;
-  } catch (err) {
-    await a.destroy().catch(() => {});
-    throw err;
-  }
+  return startOrDestroy(a, () => launchOnFreePort(a, async () => {
+    // A gossip port taken meanwhile fails the same way (bind: address already in use): both are fresh per try.
+    a.clusterPort = opts.clusterPeers !== undefined ? await freePort() : undefined;
+    a.writeConfig();
+    await a.launch();
+  }));
 }

@@ -9,10 +9,9 @@
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import pg from 'pg';
-import { freePort } from './ports.ts';
 import type { PgServer } from './postgres.ts';
-import { ManagedProcess, makeTempDir, serverOwner, waitFor, withPortRetry, writeOwnedFile } from './proc.ts';
-import { ServerLifecycle } from './server.ts';
+import { makeTempDir, serverOwner, waitFor, writeOwnedFile } from './proc.ts';
+import { launchOnFreePort, ServerLifecycle, startOrDestroy } from './server.ts';
 
 export interface PgBouncerServer {
   readonly port: number;
@@ -108,7 +107,7 @@ syslog = 0
   }
 
   async launch(): Promise<void> {
-    const proc = new ManagedProcess({
+    await this.spawnUntilReady({
       name: `pgbouncer :${this.port}`,
       cmd: bouncerBin(),
       args: [this.configFile],
@@ -117,30 +116,22 @@ syslog = 0
       stopSignal: 'SIGTERM', // immediate shutdown in 1.18 (SIGINT would wait for clients)
       exitSignal: 'SIGTERM',
       cwd: this.dir,
-    });
-    this.proc = proc;
-    try {
-      await waitFor(`pgbouncer on port ${this.port}`, proc, async () => {
-        const c = new pg.Client({ connectionString: this.adminUrl(), connectionTimeoutMillis: 3000 });
-        c.on('error', () => {});
-        try {
-          await c.connect();
-          await c.query('SHOW VERSION');
-          return true;
-        } finally {
-          await c.end().catch(() => {});
-        }
-      }, {
-        timeoutMs: READY_TIMEOUT_MS,
-        // PgBouncer does not exit when the TCP bind fails (its Unix socket still listens): it warns.
-        failOnLog: /cannot listen on|FATAL/,
-      });
-    } catch (err) {
-      await proc.stop(10_000);
-      throw err;
-    }
+    }, (proc) => waitFor(`pgbouncer on port ${this.port}`, proc, async () => {
+      const c = new pg.Client({ connectionString: this.adminUrl(), connectionTimeoutMillis: 3000 });
+      c.on('error', () => {});
+      try {
+        await c.connect();
+        await c.query('SHOW VERSION');
+        return true;
+      } finally {
+        await c.end().catch(() => {});
+      }
+    }, {
+      timeoutMs: READY_TIMEOUT_MS,
+      // PgBouncer does not exit when the TCP bind fails (its Unix socket still listens): it warns.
+      failOnLog: /cannot listen on|FATAL/,
+    }));
   }
-
 }
 
 export async function startPgBouncer(
@@ -149,15 +140,8 @@ export async function startPgBouncer(
 ): Promise<PgBouncerServer> {
   const dir = makeTempDir('hk-pgbouncer-', serverOwner);
   const b = new PgBouncerImpl(primary, dir, opts.poolSize ?? 5, opts.maxClientConn ?? 100);
-  try {
-    await withPortRetry(freePort, async (port) => {
-      b.port = port;
-      b.writeConfig();
-      await b.launch();
-    });
-    return b;
-  } catch (err) {
-    await b.destroy().catch(() => {});
-    throw err;
-  }
+  return startOrDestroy(b, () => launchOnFreePort(b, async () => {
+    b.writeConfig();
+    await b.launch();
+  }));
 }

@@ -11,20 +11,19 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
-import { freePort } from './ports.ts';
 import {
   ManagedProcess,
   cleanEnv,
   makeTempDir,
-  removeTempDir,
   runTool,
   serverOwner,
   cacheRoot,
   untrackTempDir,
   waitFor,
-  withPortRetry,
   writeOwnedFile,
+  type ServerSpawnOptions,
 } from './proc.ts';
+import { launchOnFreePort, ServerLifecycle, startOrDestroy } from './server.ts';
 
 export interface PgServer {
   readonly host: string;
@@ -158,8 +157,8 @@ async function withSocketClient<T>(
   }
 }
 
-function spawnPostgres(name: string, dataDir: string, logFile: string): ManagedProcess {
-  return new ManagedProcess({
+function postgresSpawn(name: string, dataDir: string, logFile: string): ServerSpawnOptions {
+  return {
     name,
     cmd: bin('postgres'),
     args: ['-D', dataDir],
@@ -168,7 +167,7 @@ function spawnPostgres(name: string, dataDir: string, logFile: string): ManagedP
     stopSignal: 'SIGINT', // fast shutdown, what `pg_ctl stop -m fast` sends
     exitSignal: 'SIGQUIT', // immediate shutdown, for the exit hook
     cwd: dataDir,
-  });
+  };
 }
 
 // ---------------------------------------------------------------------------------------
@@ -218,7 +217,7 @@ async function buildTemplate(): Promise<string> {
     );
     // No TCP for the build: nothing to race for, the socket is in our private dir.
     writeConf(dataDir, {}, 5432, staging, false);
-    proc = spawnPostgres('postgres (template)', dataDir, logFile);
+    proc = new ManagedProcess(postgresSpawn('postgres (template)', dataDir, logFile));
     const p = proc;
     await waitFor('postgres template', p, () => withSocketClient(staging, 5432, 'postgres', async () => true), {
       timeoutMs: READY_TIMEOUT_MS,
@@ -256,7 +255,7 @@ function randomPassword(): string {
   return randomBytes(18).toString('hex');
 }
 
-class PgServerImpl implements PgServer {
+class PgServerImpl extends ServerLifecycle implements PgServer {
   readonly host = '127.0.0.1';
   port: number;
   readonly dir: string;
@@ -267,8 +266,8 @@ class PgServerImpl implements PgServer {
   readonly monitorPassword: string;
   readonly settings: Readonly<Record<string, string>>;
   readonly kind: 'primary' | 'replica';
-  private proc: ManagedProcess | undefined;
-  private destroyed = false;
+  // stop() is a fast shutdown, which writes a shutdown checkpoint: it gets 60 s, not 30.
+  protected override readonly stopTimeoutMs = 60_000;
 
   constructor(o: {
     dir: string;
@@ -277,6 +276,7 @@ class PgServerImpl implements PgServer {
     settings: Readonly<Record<string, string>>;
     kind: 'primary' | 'replica';
   }) {
+    super();
     this.dir = o.dir;
     this.dataDir = path.join(o.dir, 'data');
     this.socketDir = o.dir;
@@ -288,8 +288,8 @@ class PgServerImpl implements PgServer {
     this.port = 0;
   }
 
-  get pid(): number | undefined {
-    return this.proc?.running ? this.proc.pid : undefined;
+  protected override get label(): string {
+    return `postgres ${this.kind}`;
   }
 
   url(opts: { db?: string; user?: 'postgres' | 'housekeeper' } = {}): string {
@@ -299,22 +299,17 @@ class PgServerImpl implements PgServer {
   }
 
   /** Starts the postmaster and waits until it accepts connections (and, for a replica, is in recovery). */
-  async launch(timeoutMs = READY_TIMEOUT_MS): Promise<void> {
-    const proc = spawnPostgres(`postgres ${this.kind} :${this.port}`, this.dataDir, this.logFile);
-    this.proc = proc;
-    try {
-      await waitFor(`postgres ${this.kind} on port ${this.port}`, proc, async () => {
+  async launch(): Promise<void> {
+    await this.spawnUntilReady(postgresSpawn(`postgres ${this.kind} :${this.port}`, this.dataDir, this.logFile), (proc) =>
+      waitFor(`postgres ${this.kind} on port ${this.port}`, proc, async () => {
         const inRecovery = await withSocketClient(this.socketDir, this.port, 'postgres', async (c) => {
           const r = await c.query<{ r: boolean }>('SELECT pg_is_in_recovery() AS r');
           return r.rows[0]?.r;
         });
         if (this.kind === 'replica' && inRecovery !== true) throw new Error('not in recovery (yet?)');
         return true;
-      }, { timeoutMs });
-    } catch (err) {
-      await proc.stop(10_000);
-      throw err;
-    }
+      }, { timeoutMs: READY_TIMEOUT_MS }),
+    );
   }
 
   /** Runs statements as postgres through the Unix socket. */
@@ -323,22 +318,14 @@ class PgServerImpl implements PgServer {
       for (const s of statements) await c.query(s);
     });
   }
+}
 
-  async start(): Promise<void> {
-    if (this.destroyed) throw new Error(`postgres ${this.kind} on port ${this.port}: start() after destroy()`);
-    if (this.proc?.running) return;
-    await this.launch();
-  }
-
-  async stop(): Promise<void> {
-    await this.proc?.stop(60_000);
-  }
-
-  async destroy(): Promise<void> {
-    this.destroyed = true;
-    await this.stop();
-    await removeTempDir(this.dir);
-  }
+/** Writes the config for a free port and launches, with a new port after a bind failure. */
+function launchOnTcp(server: PgServerImpl): Promise<void> {
+  return launchOnFreePort(server, async () => {
+    writeConf(server.dataDir, server.settings, server.port, server.socketDir);
+    await server.launch();
+  });
 }
 
 /** Starts a primary: a copy of the cached template with fresh passwords on a free port. */
@@ -352,22 +339,14 @@ export async function startPostgres(opts: { settings?: Record<string, string> } 
     settings: { ...(opts.settings ?? {}) },
     kind: 'primary',
   });
-  try {
+  return startOrDestroy(server, async () => {
     await runTool('cp', ['-a', '--reflink=auto', path.join(tpl, 'data'), server.dataDir], { asOwner: serverOwner });
-    await withPortRetry(freePort, async (port) => {
-      server.port = port;
-      writeConf(server.dataDir, server.settings, port, server.socketDir);
-      await server.launch();
-    });
+    await launchOnTcp(server);
     await server.sql([
       `ALTER ROLE postgres PASSWORD '${server.superPassword}'`,
       `ALTER ROLE housekeeper PASSWORD '${server.monitorPassword}'`,
     ]);
-    return server;
-  } catch (err) {
-    await server.destroy().catch(() => {});
-    throw err;
-  }
+  });
 }
 
 /**
@@ -385,7 +364,7 @@ export async function startReplica(primary: PgServer): Promise<PgServer> {
     settings: primary.settings,
     kind: 'replica',
   });
-  try {
+  return startOrDestroy(server, async () => {
     await runTool(
       bin('pg_basebackup'),
       [
@@ -394,14 +373,6 @@ export async function startReplica(primary: PgServer): Promise<PgServer> {
       ],
       { asOwner: serverOwner, env: cleanEnv({ PGPASSWORD: primary.superPassword, PGCONNECT_TIMEOUT: '10' }), timeoutMs: 120_000 },
     );
-    await withPortRetry(freePort, async (port) => {
-      server.port = port;
-      writeConf(server.dataDir, server.settings, port, server.socketDir);
-      await server.launch();
-    });
-    return server;
-  } catch (err) {
-    await server.destroy().catch(() => {});
-    throw err;
-  }
+    await launchOnTcp(server);
+  });
 }

@@ -26,9 +26,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { isMap, isScalar, isSeq, parseDocument, stringify } from 'yaml';
-import { freePort } from './ports.ts';
-import { logTail, ManagedProcess, makeTempDir, runTool, waitFor, withPortRetry, writeOwnedFile } from './proc.ts';
-import { ServerLifecycle } from './server.ts';
+import { logTail, makeTempDir, runTool, waitFor, writeOwnedFile } from './proc.ts';
+import { httpReady, launchOnFreePort, ServerLifecycle, startOrDestroy } from './server.ts';
 import { mergeYamlConfig } from './yaml-config.ts';
 
 export interface ScrapeTarget {
@@ -407,7 +406,7 @@ class PrometheusImpl extends ServerLifecycle implements PrometheusServer {
       ...(this.opts.resendDelay !== undefined ? [`--rules.alert.resend-delay=${this.opts.resendDelay}`] : []),
       ...(this.opts.extraArgs ?? []),
     ];
-    const proc = new ManagedProcess({
+    await this.spawnUntilReady({
       name: `prometheus :${this.port}`,
       cmd: prometheusBin(),
       args,
@@ -416,18 +415,7 @@ class PrometheusImpl extends ServerLifecycle implements PrometheusServer {
       stopSignal: 'SIGTERM',
       exitSignal: 'SIGTERM',
       cwd: this.dir,
-    });
-    this.proc = proc;
-    try {
-      await waitFor(`prometheus on port ${this.port}`, proc, async () => {
-        const res = await fetch(`${this.url}/-/ready`, { signal: AbortSignal.timeout(3000) });
-        await res.arrayBuffer();
-        return res.ok ? true : undefined;
-      }, { timeoutMs: READY_TIMEOUT_MS });
-    } catch (err) {
-      await proc.stop(10_000);
-      throw err;
-    }
+    }, (proc) => waitFor(`prometheus on port ${this.port}`, proc, () => httpReady(this.url), { timeoutMs: READY_TIMEOUT_MS }));
   }
 
   async waitForTargets(timeoutMs = TARGETS_TIMEOUT_MS): Promise<void> {
@@ -536,16 +524,11 @@ class PrometheusImpl extends ServerLifecycle implements PrometheusServer {
 
 export async function startPrometheus(opts: PrometheusOptions): Promise<PrometheusServer> {
   const p = new PrometheusImpl(makeTempDir('hk-prometheus-', undefined), { ...opts });
-  try {
-    await withPortRetry(freePort, async (port) => {
-      p.port = port;
+  return startOrDestroy(p, async () => {
+    await launchOnFreePort(p, async () => {
       p.writeConfig();
       await p.launch();
     });
     if (opts.waitForTargets !== false) await p.waitForTargets();
-    return p;
-  } catch (err) {
-    await p.destroy().catch(() => {});
-    throw err;
-  }
+  });
 }

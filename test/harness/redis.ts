@@ -6,9 +6,8 @@
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import path from 'node:path';
-import { freePort } from './ports.ts';
-import { ManagedProcess, makeTempDir, waitFor, withPortRetry, writeOwnedFile } from './proc.ts';
-import { ServerLifecycle } from './server.ts';
+import { makeTempDir, waitFor, writeOwnedFile } from './proc.ts';
+import { launchOnFreePort, ServerLifecycle, startOrDestroy } from './server.ts';
 
 export interface RedisServer {
   readonly port: number;
@@ -105,7 +104,7 @@ class RedisImpl extends ServerLifecycle implements RedisServer {
   }
 
   async launch(): Promise<void> {
-    const proc = new ManagedProcess({
+    await this.spawnUntilReady({
       name: `redis-server :${this.port}`,
       cmd: process.env['HOUSEKEEPER_REDIS_BIN'] ?? 'redis-server',
       args: [this.configFile],
@@ -114,31 +113,16 @@ class RedisImpl extends ServerLifecycle implements RedisServer {
       stopSignal: 'SIGTERM',
       exitSignal: 'SIGTERM',
       cwd: this.dir,
-    });
-    this.proc = proc;
-    try {
-      await waitFor(`redis on port ${this.port}`, proc, () => authPing(this.port, this.password), {
-        timeoutMs: READY_TIMEOUT_MS,
-      });
-    } catch (err) {
-      await proc.stop(10_000);
-      throw err;
-    }
+    }, (proc) => waitFor(`redis on port ${this.port}`, proc, () => authPing(this.port, this.password), {
+      timeoutMs: READY_TIMEOUT_MS,
+    }));
   }
-
 }
 
 export async function startRedis(opts: RedisOptions = {}): Promise<RedisServer> {
   const r = new RedisImpl(makeTempDir('hk-redis-', undefined), { ...opts });
-  try {
-    await withPortRetry(freePort, async (port) => {
-      r.port = port;
-      r.writeConfig();
-      await r.launch();
-    });
-    return r;
-  } catch (err) {
-    await r.destroy().catch(() => {});
-    throw err;
-  }
+  return startOrDestroy(r, () => launchOnFreePort(r, async () => {
+    r.writeConfig();
+    await r.launch();
+  }));
 }
