@@ -1,8 +1,8 @@
 import { Type, type Static } from '@sinclair/typebox';
 import pg from 'pg';
-import type { ArchiveConfig, Config } from '../config.ts';
+import type { ArchiveConfig } from '../config.ts';
 import * as sql from '../sql/cleanup.ts';
-import { defineAction, type ActionContext } from './action.ts';
+import { defineAction } from './action.ts';
 import {
   ageText,
   atLeast,
@@ -12,13 +12,13 @@ import {
   countOlder,
   cutoffOf,
   display,
-  entryOf,
+  firesOnDelete,
   lastRuns,
   lookUp,
   referencingKeys,
   sourceTable,
   type Relation,
-  entryTargetKey,
+  perEntry,
 } from './old-rows.ts';
 import { checkSignal, num, pgTarget, str, withMaintenanceSession } from './support.ts';
 
@@ -37,11 +37,7 @@ const Params = Type.Object(commonParams('archive'), { additionalProperties: fals
 type P = Static<typeof Params>;
 
 const ACTION = 'archive-old-rows';
-const key = (p: P, config?: Config): string => entryTargetKey('archive', p.entry, config);
-/** The last run's cutoff is remembered per entry (verify checks against it). */
-const runKey = (p: P): string => `archive:${p.entry}`;
-const entry = (ctx: ActionContext, p: P): ArchiveConfig => entryOf(ctx, 'archive', ctx.config.actions.archive, p.entry);
-const path = (p: P): string => `actions.archive.${p.entry}`;
+const { entry, path, targetKey, runKey } = perEntry('archive');
 
 interface Column {
   name: string;
@@ -113,7 +109,7 @@ async function archiveTable(c: pg.ClientBase, e: ArchiveConfig, p: P, src: Relat
 /** Foreign keys that would change or delete other rows when a source row leaves: refused. */
 async function checkForeignKeys(c: pg.ClientBase, p: P, src: Relation): Promise<string[]> {
   const keys = await referencingKeys(c, src.oid);
-  const firing = keys.filter((k) => k.on_delete !== 'no action' && k.on_delete !== 'restrict');
+  const firing = keys.filter(firesOnDelete);
   if (firing.length > 0) {
     throw new Error(
       `${path(p)}: moving rows out of ${display(src.schema, src.table)} would fire ON DELETE ${firing.map((k) => `${k.on_delete.toUpperCase()} of ${display(k.schema, k.table)} (${k.name})`).join(', ')}; ` +
@@ -144,7 +140,7 @@ export default defineAction({
   params: Params,
   idempotent: true,
   disruptive: false,
-  targetKey: key,
+  targetKey,
 
   async plan(ctx, p) {
     const e = entry(ctx, p);

@@ -1,8 +1,7 @@
-import { Type, type Static } from '@sinclair/typebox';
+import { Type } from '@sinclair/typebox';
 import pg from 'pg';
-import type { CleanupConfig, Config } from '../config.ts';
 import * as sql from '../sql/cleanup.ts';
-import { defineAction, type ActionContext } from './action.ts';
+import { defineAction } from './action.ts';
 import {
   atLeast,
   ageText,
@@ -12,11 +11,11 @@ import {
   countOlder,
   cutoffOf,
   display,
-  entryOf,
+  firesOnDelete,
   lastRuns,
   referencingKeys,
   sourceTable,
-  entryTargetKey,
+  perEntry,
 } from './old-rows.ts';
 import { checkSignal, pgTarget, withMaintenanceSession } from './support.ts';
 
@@ -26,13 +25,9 @@ import { checkSignal, pgTarget, withMaintenanceSession } from './support.ts';
 // batches so replicas, autovacuum and other sessions keep up.
 
 const Params = Type.Object(commonParams('cleanup'), { additionalProperties: false });
-type P = Static<typeof Params>;
 
 const ACTION = 'cleanup-old-rows';
-const key = (p: P, config?: Config): string => entryTargetKey('cleanup', p.entry, config);
-/** The last run's cutoff is remembered per entry (verify checks against it). */
-const runKey = (p: P): string => `cleanup:${p.entry}`;
-const entry = (ctx: ActionContext, p: P): CleanupConfig => entryOf(ctx, 'cleanup', ctx.config.actions.cleanup, p.entry);
+const { entry, path, targetKey, runKey } = perEntry('cleanup');
 
 export default defineAction({
   name: ACTION,
@@ -47,15 +42,15 @@ export default defineAction({
   params: Params,
   idempotent: true,
   disruptive: false,
-  targetKey: key,
+  targetKey,
 
   async plan(ctx, p) {
     const e = entry(ctx, p);
     return pgTarget(ctx, e.postgres).use(checkSignal(), async (c) => {
-      const t = await sourceTable(c, e, `actions.cleanup.${p.entry}`, ACTION);
+      const t = await sourceTable(c, e, path(p), ACTION);
       const cutoff = await cutoffOf(c, e.olderThanMs);
       const n = await countOlder(c, t, cutoff);
-      const cascades = (await referencingKeys(c, t.oid)).filter((k) => k.on_delete !== 'no action' && k.on_delete !== 'restrict');
+      const cascades = (await referencingKeys(c, t.oid)).filter(firesOnDelete);
       const name = display(t.schema, t.table);
       return {
         summary:
@@ -85,7 +80,7 @@ export default defineAction({
     const e = entry(ctx, p);
     const timeoutMs = (p.timeout_seconds ?? COMMON_DEFAULTS.timeout_seconds) * 1000;
     return withMaintenanceSession(pgTarget(ctx, e.postgres), signal, timeoutMs, async (c) => {
-      const t = await sourceTable(c, e, `actions.cleanup.${p.entry}`, ACTION);
+      const t = await sourceTable(c, e, path(p), ACTION);
       const cutoff = await cutoffOf(c, e.olderThanMs);
       lastRuns.set(runKey(p), { cutoff, rows: 0 });
       const text = sql.deleteOldBatch(c.escapeIdentifier(t.schema), c.escapeIdentifier(t.table), c.escapeIdentifier(t.column));
@@ -108,7 +103,7 @@ export default defineAction({
   async verify(ctx, p) {
     const e = entry(ctx, p);
     return pgTarget(ctx, e.postgres).use(checkSignal(), async (c) => {
-      const t = await sourceTable(c, e, `actions.cleanup.${p.entry}`, ACTION);
+      const t = await sourceTable(c, e, path(p), ACTION);
       const cutoff = lastRuns.get(runKey(p))?.cutoff ?? (await cutoffOf(c, e.olderThanMs));
       const n = await countOlder(c, t, cutoff);
       const name = display(t.schema, t.table);

@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import type pg from 'pg';
-import type { CleanupConfig, Config } from '../config.ts';
+import type { ArchiveConfig, CleanupConfig, Config } from '../config.ts';
 import * as sql from '../sql/cleanup.ts';
 import type { ActionContext } from './action.ts';
 import { num, sleep, str } from './support.ts';
@@ -9,8 +9,14 @@ import { num, sleep, str } from './support.ts';
 // catalog check of its table and time column (src/retention/table.ts, which the retention
 // collector uses too), the run's cutoff and its bounded batch loop.
 
+type Section = 'cleanup' | 'archive';
+interface EntryConfig {
+  cleanup: CleanupConfig;
+  archive: ArchiveConfig;
+}
+
 /** Params shared by both actions. The entry is config; nothing from an alert becomes SQL. */
-export const commonParams = (section: 'cleanup' | 'archive') => ({
+export const commonParams = (section: Section) => ({
   entry: Type.String({ pattern: '^[A-Za-z0-9_.-]+$', maxLength: 100, description: `name of an actions.${section} entry in config` }),
   max_batches: Type.Optional(
     Type.Integer({ minimum: 1, maximum: 1_000_000, description: 'stop after this many batches (the rest waits for the next run); default: no limit' }),
@@ -29,9 +35,9 @@ export const commonParams = (section: 'cleanup' | 'archive') => ({
 export const COMMON_DEFAULTS = { max_seconds: 600, timeout_seconds: 300 };
 
 /** How many old rows plan and verify count at most: the scan stays bounded on a huge backlog. */
-export const COUNT_CAP = 1_000_000;
+const COUNT_CAP = 1_000_000;
 
-export function entryOf<C extends CleanupConfig>(ctx: ActionContext, section: 'cleanup' | 'archive', entries: Record<string, C>, name: string): C {
+function entryOf<C extends CleanupConfig>(section: Section, entries: Record<string, C>, name: string): C {
   const e = Object.hasOwn(entries, name) ? entries[name] : undefined;
   if (!e) {
     const known = Object.keys(entries);
@@ -40,7 +46,7 @@ export function entryOf<C extends CleanupConfig>(ctx: ActionContext, section: 'c
   return e;
 }
 
-export { display, lookUp, sourceTable, TableCheckError, type Relation } from '../retention/table.ts';
+export { display, lookUp, sourceTable, type Relation } from '../retention/table.ts';
 
 /** The run's cutoff (ISO-8601 UTC text, microseconds): the database's now() minus older_than. */
 export async function cutoffOf(c: pg.ClientBase, olderThanMs: number): Promise<string> {
@@ -69,6 +75,9 @@ export interface ForeignKeyIn {
   table: string;
   on_delete: 'no action' | 'restrict' | 'cascade' | 'set null' | 'set default';
 }
+
+/** A key that changes or deletes other rows when a row here is deleted (not NO ACTION / RESTRICT, which only refuse). */
+export const firesOnDelete = (k: ForeignKeyIn): boolean => k.on_delete !== 'no action' && k.on_delete !== 'restrict';
 
 const ON_DELETE: Record<string, ForeignKeyIn['on_delete']> = { a: 'no action', r: 'restrict', c: 'cascade', n: 'set null', d: 'set default' };
 
@@ -142,10 +151,22 @@ export async function batchLoop(
 export const lastRuns = new Map<string, { cutoff: string; rows: number; archiveBefore?: number }>();
 
 /**
- * The engine's target key for an entry: the Postgres server its tables live on, so one
- * action at a time runs per server (without the config: the entry itself).
+ * The per-entry names an action of `section` uses, from the entry param: its config entry,
+ * where that is in config (for errors), the engine's target key (the Postgres server its
+ * tables live on, so one action at a time runs per server; without the config, the entry
+ * itself) and the key its last run is remembered under in lastRuns.
  */
-export function entryTargetKey(kind: 'cleanup' | 'archive', entry: string, config?: Config): string {
-  const server = config?.actions[kind][entry]?.postgres;
-  return server === undefined ? `${kind}:${entry}` : `postgres:${server}`;
+export function perEntry<S extends Section>(section: S) {
+  return {
+    entry: (ctx: ActionContext, p: { entry: string }): EntryConfig[S] => {
+      const sections: { [K in Section]: Record<string, EntryConfig[K]> } = ctx.config.actions;
+      return entryOf(section, sections[section], p.entry);
+    },
+    path: (p: { entry: string }): string => `actions.${section}.${p.entry}`,
+    targetKey: (p: { entry: string }, config?: Config): string => {
+      const server = config?.actions[section][p.entry]?.postgres;
+      return server === undefined ? `${section}:${p.entry}` : `postgres:${server}`;
+    },
+    runKey: (p: { entry: string }): string => `${section}:${p.entry}`,
+  };
 }
