@@ -160,3 +160,45 @@ test('a table created later is picked up, and its entry recovers', async () => {
     await admin.query('DROP TABLE no_such_table');
   }
 });
+
+/** Statements the retention check has run on the server so far (pg_stat_statements counts each once it ends). */
+async function retentionStatements(): Promise<number> {
+  const c = new pg.Client({ connectionString: primary.url({ db: 'postgres' }) });
+  await c.connect();
+  try {
+    const r = await c.query<{ calls: number }>(
+      `SELECT COALESCE(sum(s.calls), 0)::float8 AS calls FROM pg_stat_statements s JOIN pg_roles r ON r.oid = s.userid
+       WHERE r.rolname = 'housekeeper' AND (s.query LIKE '%age_seconds%' OR s.query LIKE '%has_table_privilege%')`,
+    );
+    return Number(r.rows[0]?.calls ?? 0);
+  } finally {
+    await c.end();
+  }
+}
+
+test('an entry that checked out costs one statement a scrape, and a change in the catalog still fails it', async () => {
+  // Settle: every entry on primary checked once (and anything an earlier test changed re-checked).
+  await svc.scrape();
+  await svc.scrape();
+  const before = await retentionStatements();
+  const { body } = await svc.scrape();
+  // Five entries read with their check in one statement each; the four failing ones are
+  // checked anew on every scrape (one statement each), as on the first.
+  assert.equal((await retentionStatements()) - before, 9);
+  assert.equal(value(body, 'pg_retention_check_success', labelsOf('daily_stats', 'cleanup', 'daily_stats')), 1);
+
+  // Changes that leave the age query readable must fail the entry as the first check would.
+  await admin.query('ALTER TABLE daily_stats ALTER COLUMN day TYPE text');
+  await admin.query('CREATE SCHEMA other; CREATE TABLE other.chat_logs (created_at timestamptz); GRANT USAGE ON SCHEMA other TO housekeeper');
+  try {
+    const changed = (await svc.scrape()).body;
+    assert.equal(value(changed, 'pg_retention_check_success', labelsOf('daily_stats', 'cleanup', 'daily_stats')), 0, 'a column no longer of a time type');
+    assert.equal(value(changed, 'pg_retention_check_success', labelsOf('chat_logs', 'cleanup', 'chat_logs')), 0, 'a second table of the name');
+    assert.ok(svc.lines.some((line) => line.includes('retention check failed') && line.includes('several schemas')));
+  } finally {
+    await admin.query('DROP SCHEMA other CASCADE; ALTER TABLE daily_stats ALTER COLUMN day TYPE date USING day::date');
+  }
+  const back = (await svc.scrape()).body;
+  assert.equal(value(back, 'pg_retention_check_success', labelsOf('daily_stats', 'cleanup', 'daily_stats')), 1);
+  assert.equal(value(back, 'pg_retention_check_success', labelsOf('chat_logs', 'cleanup', 'chat_logs')), 1);
+});

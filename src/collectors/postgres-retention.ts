@@ -1,7 +1,7 @@
 import pg from 'pg';
 import type { CleanupConfig, Config } from '../config.ts';
 import type { MetricFactory } from '../metrics/registry.ts';
-import { sourceTable, TableCheckError } from '../retention/table.ts';
+import { sourceTable, TableCheckError, type Relation } from '../retention/table.ts';
 import * as sql from '../sql/retention.ts';
 import type { PgTarget } from '../targets/postgres.ts';
 import { defineCollector, type CollectContext } from './collector.ts';
@@ -53,6 +53,50 @@ function entriesOf(config: Config, target: string): Entry[] {
 /** Each entry's last failure per target, so a failure is logged at warn when it starts or changes, not every scrape. */
 const lastErrors = new WeakMap<PgTarget, Map<string, string>>();
 
+/**
+ * Each entry's table as its last successful check found it, per target. The next scrape
+ * reads the age with the catalog rows of the same check in one statement (not a check and
+ * then a read: two statements per entry and scrape); only when those rows differ from these,
+ * or the statement fails, is the entry checked and read as on its first scrape, so it passes
+ * and fails exactly as if it had been checked anew.
+ */
+const resolved = new WeakMap<PgTarget, Map<CleanupConfig, Relation & { column: string }>>();
+
+const orUndefined = (v: unknown): string | undefined => (v === null || v === undefined ? undefined : String(v));
+
+/** Whether the catalog rows (checkedOldestRowAge's JSON) are the one relation the check accepted. */
+function sameRelation(rows: unknown, t: Relation): boolean {
+  if (!Array.isArray(rows) || rows.length !== 1) return false;
+  const r = rows[0] as Record<string, unknown>;
+  return (
+    orUndefined(r['schema']) === t.schema &&
+    orUndefined(r['table']) === t.table &&
+    orUndefined(r['kind']) === t.kind &&
+    orUndefined(r['oid']) === t.oid &&
+    orUndefined(r['column']) === t.column &&
+    orUndefined(r['column_type']) === t.columnType &&
+    orUndefined(r['base_type']) === t.baseType &&
+    orUndefined(r['base_type_schema']) === t.baseTypeSchema &&
+    (r['can_select'] === true) === t.canSelect &&
+    (r['can_delete'] === true) === t.canDelete &&
+    (r['can_insert'] === true) === t.canInsert
+  );
+}
+
+/** The age by the cached check, or undefined when the entry must be checked anew. */
+async function ageByCachedCheck(ctx: CollectContext<PgTarget>, client: pg.PoolClient, e: CleanupConfig, t: Relation & { column: string }): Promise<number | undefined> {
+  const text = sql.checkedOldestRowAge(client.escapeIdentifier(t.schema), client.escapeIdentifier(t.table), client.escapeIdentifier(t.column));
+  try {
+    const res = await client.query<{ catalog: unknown; age_seconds: number }>(text, [e.schema ?? null, e.table, e.column ?? null]);
+    const row = res.rows[0];
+    return row !== undefined && sameRelation(row.catalog, t) ? Number(row.age_seconds ?? 0) : undefined;
+  } catch (err) {
+    // The table dropped or renamed, a privilege revoked: the full check says which.
+    if (ctx.signal.aborted || !(err instanceof pg.DatabaseError)) throw err;
+    return undefined;
+  }
+}
+
 export default defineCollector<PgTarget, Metrics>({
   name: 'postgres_retention',
   enabledByDefault: true,
@@ -62,6 +106,8 @@ export default defineCollector<PgTarget, Metrics>({
   async collect(ctx: CollectContext<PgTarget>, m, config) {
     const errors = lastErrors.get(ctx.target) ?? new Map<string, string>();
     lastErrors.set(ctx.target, errors);
+    const tables = resolved.get(ctx.target) ?? new Map<CleanupConfig, Relation & { column: string }>();
+    resolved.set(ctx.target, tables);
     await ctx.target.use(ctx.signal, async (client) => {
       for (const { kind, name, config: e } of entriesOf(config, ctx.target.name)) {
         const labels = { entry: name, kind, table: e.schema === undefined ? e.table : `${e.schema}.${e.table}` };
@@ -69,10 +115,17 @@ export default defineCollector<PgTarget, Metrics>({
         const where = { target: ctx.target.name, entry: name, kind };
         ctx.set(m.maxAge, labels, e.olderThanMs / 1000);
         try {
-          const t = await sourceTable(client, e, `actions.${kind}.${name}`, 'the retention check', { readOnly: true });
-          const text = sql.oldestRowAge(client.escapeIdentifier(t.schema), client.escapeIdentifier(t.table), client.escapeIdentifier(t.column));
-          const res = await client.query<{ age_seconds: number }>(text);
-          ctx.set(m.age, labels, Number(res.rows[0]?.age_seconds ?? 0));
+          const known = tables.get(e);
+          let age = known === undefined ? undefined : await ageByCachedCheck(ctx, client, e, known);
+          if (age === undefined) {
+            tables.delete(e);
+            const t = await sourceTable(client, e, `actions.${kind}.${name}`, 'the retention check', { readOnly: true });
+            const text = sql.oldestRowAge(client.escapeIdentifier(t.schema), client.escapeIdentifier(t.table), client.escapeIdentifier(t.column));
+            const res = await client.query<{ age_seconds: number }>(text);
+            age = Number(res.rows[0]?.age_seconds ?? 0);
+            tables.set(e, t);
+          }
+          ctx.set(m.age, labels, age);
           ctx.set(m.success, labels, 1);
           if (errors.delete(key)) ctx.log.info(where, 'retention check recovered');
         } catch (err) {
