@@ -29,7 +29,6 @@ import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import type { ActionContext } from '../src/actions/action.ts';
@@ -41,17 +40,10 @@ import { prng } from '../src/util/random.ts';
 import { startPostgres, type PgServer } from '../test/harness/postgres.ts';
 import { freePort } from '../test/harness/ports.ts';
 import { ManagedProcess, childPids, cleanEnv, waitFor, withPortRetry, writeOwnedFile } from '../test/harness/proc.ts';
+import { benchLog, f2, intEnv, PROMETHEUS_HEADERS, quantile, resultsFile, ROOT, SCRAPE_TIMEOUT_MS } from './lib.ts';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const RESULTS = path.join(ROOT, 'bench', 'results', 'faiss-rebuild.md');
+const RESULTS = resultsFile('faiss-rebuild');
 const PYTHON = '/usr/bin/python3'; // Debian's, with python3-faiss; a pyenv shim may shadow `python3`
-
-function intEnv(name: string, dflt: number, min: number, max: number): number {
-  const raw = process.env[name];
-  const n = raw === undefined ? dflt : Number.parseInt(raw, 10);
-  if (!Number.isInteger(n) || n < min || n > max) throw new Error(`${name} must be an integer in [${min}, ${max}]`);
-  return n;
-}
 
 const N = intEnv('HOUSEKEEPER_BENCH_REBUILD_VECTORS', 100_000, 10_000, 2_000_000);
 const D = 128;
@@ -61,29 +53,15 @@ const TRAIN = 20_000;
 const ROUNDS = intEnv('HOUSEKEEPER_BENCH_REBUILD_ROUNDS', 3, 1, 10);
 const IDLE_SECONDS = intEnv('HOUSEKEEPER_BENCH_REBUILD_IDLE_SECONDS', 6, 2, 60);
 const TOKEN = 'bench-token-0123456789abcdef';
-const SCRAPE_TIMEOUT_MS = 15_000;
 const PHASE_LIMIT_MS = intEnv('HOUSEKEEPER_BENCH_REBUILD_LIMIT_SECONDS', 600, 10, 3600) * 1000;
-const PROMETHEUS_HEADERS: Record<string, string> = {
-  accept: 'application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1',
-  'accept-encoding': 'gzip',
-  'user-agent': 'Prometheus/2.42.0',
-  'x-prometheus-scrape-timeout-seconds': '10',
-};
 
-const log = (msg: string): void => void process.stderr.write(`bench/faiss-rebuild: ${msg}\n`);
-const f2 = (n: number): string => n.toFixed(2);
+const log = benchLog('faiss-rebuild');
 const mb = (bytes: number): string => `${(bytes / 1048576).toFixed(1)} MB`;
 
 function median(values: readonly number[]): number {
   const s = [...values].sort((a, b) => a - b);
   const m = s.length >> 1;
   return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
-}
-
-function quantile(values: readonly number[], q: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
-  return sorted[i] as number;
 }
 
 /** Clustered vectors: 1000 centres in [0,1)^D, each vector a centre plus uniform noise of ±0.1. */

@@ -19,20 +19,12 @@
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statfsSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import faiss from 'faiss-node';
 import { freePort } from '../test/harness/ports.ts';
 import { ManagedProcess, cleanEnv, makeTempDir, removeTempDir, sleep, waitFor, withPortRetry, writeOwnedFile } from '../test/harness/proc.ts';
+import { benchLog, f2, intEnv, quantile, resultsFile, ROOT, scrape } from './lib.ts';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const RESULTS = path.join(ROOT, 'bench', 'results', 'faiss.md');
-
-function intEnv(name: string, dflt: number, min: number, max: number): number {
-  const raw = process.env[name];
-  const n = raw === undefined ? dflt : Number.parseInt(raw, 10);
-  if (!Number.isInteger(n) || n < min || n > max) throw new Error(`${name} must be an integer in [${min}, ${max}]`);
-  return n;
-}
+const RESULTS = resultsFile('faiss');
 
 const VECTORS = intEnv('HOUSEKEEPER_BENCH_FAISS_VECTORS', 1_000_000, 10_000, 5_000_000);
 const DIM = 128;
@@ -44,18 +36,10 @@ const PHASE_SECONDS = intEnv('HOUSEKEEPER_BENCH_FAISS_PHASE_SECONDS', 8, 2, 120)
 const ROUNDS = intEnv('HOUSEKEEPER_BENCH_FAISS_ROUNDS', 3, 1, 20);
 const WARMUP = 50;
 const PHASE_LIMIT_MS = 10 * 60_000; // every loop below is bounded
-const SCRAPE_TIMEOUT_MS = 15_000;
 const CACHE_REV = 2; // bump when the data or build below changes
 
-const PROMETHEUS_HEADERS: Record<string, string> = {
-  accept:
-    'application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1',
-  'accept-encoding': 'gzip',
-  'user-agent': 'Prometheus/2.42.0',
-  'x-prometheus-scrape-timeout-seconds': '10',
-};
 
-const log = (msg: string): void => void process.stderr.write(`bench/faiss: ${msg}\n`);
+const log = benchLog('faiss');
 
 // ---------------------------------------------------------------------------------------
 // The index
@@ -179,24 +163,9 @@ async function startHousekeeper(dir: string, name: string, faissYaml: string): P
   });
 }
 
-async function scrape(url: string): Promise<{ ms: number; body: string }> {
-  const t0 = performance.now();
-  const r = await fetch(url, { headers: PROMETHEUS_HEADERS, signal: AbortSignal.timeout(SCRAPE_TIMEOUT_MS) });
-  const body = await r.text();
-  const ms = performance.now() - t0;
-  if (!r.ok) throw new Error(`${url}: HTTP ${r.status}: ${body.slice(0, 300)}`);
-  return { ms, body };
-}
-
 function sample(body: string, name: string): number | undefined {
   const m = new RegExp(`^${name}\\{[^}]*target="bench"[^}]*\\} (\\S+)`, 'm').exec(body);
   return m ? Number(m[1]) : undefined;
-}
-
-function quantile(values: readonly number[], q: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
-  return sorted[i] as number;
 }
 
 function rssMb(pid: number): number {
@@ -251,8 +220,6 @@ async function phase(svc: Service, seconds: number): Promise<Phase> {
 }
 
 // ---------------------------------------------------------------------------------------
-
-const f2 = (n: number): string => n.toFixed(2);
 
 export async function main(): Promise<void> {
   const loadStart = os.loadavg()[0]?.toFixed(2);

@@ -13,22 +13,14 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { freePort } from '../test/harness/ports.ts';
 import { ManagedProcess, cleanEnv, makeTempDir, removeTempDir, sleep, waitFor, withPortRetry, writeOwnedFile } from '../test/harness/proc.ts';
 import { startStack, type Stack } from '../test/harness/stack.ts';
+import { benchLog, f1, f2, intEnv, quantile, resultsFile, ROOT, scrape, type Scrape } from './lib.ts';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const RESULTS = path.join(ROOT, 'bench', 'results', 'scrape.md');
-
-function intEnv(name: string, dflt: number, min: number, max: number): number {
-  const raw = process.env[name];
-  const n = raw === undefined ? dflt : Number.parseInt(raw, 10);
-  if (!Number.isInteger(n) || n < min || n > max) throw new Error(`${name} must be an integer in [${min}, ${max}]`);
-  return n;
-}
+const RESULTS = resultsFile('scrape');
 
 // Every loop below is bounded by these.
 const SCRAPES = intEnv('HOUSEKEEPER_BENCH_SCRAPES', 300, 10, 5000);
@@ -38,16 +30,6 @@ const CONCURRENT = 8;
 // Extra Node flags for housekeeper's process, to try heap settings: e.g. "--max-semi-space-size=2".
 const NODE_FLAGS = (process.env['HOUSEKEEPER_BENCH_NODE_FLAGS'] ?? '').split(/\s+/).filter((f) => f !== '');
 if (NODE_FLAGS.some((f) => !f.startsWith('--'))) throw new Error('HOUSEKEEPER_BENCH_NODE_FLAGS: only --flags');
-const SCRAPE_TIMEOUT_MS = 15_000;
-
-// What Prometheus 2.42 sends: it negotiates OpenMetrics, accepts gzip and announces its timeout.
-const PROMETHEUS_HEADERS: Record<string, string> = {
-  accept:
-    'application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1',
-  'accept-encoding': 'gzip',
-  'user-agent': 'Prometheus/2.42.0',
-  'x-prometheus-scrape-timeout-seconds': '10',
-};
 
 // ---------------------------------------------------------------------------------------
 // /proc
@@ -134,21 +116,6 @@ async function startExporter(name: string, dir: string, spawn: (port: number) =>
 // ---------------------------------------------------------------------------------------
 // Scraping
 
-interface Scrape {
-  ms: number;
-  body: string;
-  contentType: string;
-}
-
-async function scrape(url: string): Promise<Scrape> {
-  const t0 = performance.now();
-  const r = await fetch(url, { headers: PROMETHEUS_HEADERS, signal: AbortSignal.timeout(SCRAPE_TIMEOUT_MS) });
-  const body = await r.text();
-  const ms = performance.now() - t0;
-  if (!r.ok) throw new Error(`${url}: HTTP ${r.status}: ${body.slice(0, 300)}`);
-  return { ms, body, contentType: r.headers.get('content-type') ?? '' };
-}
-
 /** Samples of a metric (any labels) as [labels text, value]. Enough for sanity checks. */
 function samples(body: string, name: string): Array<[string, number]> {
   const out: Array<[string, number]> = [];
@@ -169,12 +136,6 @@ function expectAll(body: string, name: string, want: number, what: string, minCo
   if (s.length < minCount || s.some(([, v]) => v !== want)) {
     throw new Error(`${what}: expected ${minCount}+ samples of ${name} all = ${want}, got ${JSON.stringify(s)}`);
   }
-}
-
-function quantile(values: readonly number[], q: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
-  return sorted[i] as number;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -276,8 +237,6 @@ async function loadPhase(url: string, scrapers: number, seconds: number, counter
 // ---------------------------------------------------------------------------------------
 // Report
 
-const f1 = (n: number): string => n.toFixed(1);
-const f2 = (n: number): string => n.toFixed(2);
 const pass = (ok: boolean): string => (ok ? 'PASS' : 'MISS');
 
 /** The 1-minute load average: other work on the machine skews latencies. */
@@ -345,7 +304,7 @@ function version(cmd: string, args: string[], re: RegExp): string {
 // ---------------------------------------------------------------------------------------
 
 export async function main(): Promise<void> {
-  const log = (msg: string): void => void process.stderr.write(`bench/scrape: ${msg}\n`);
+  const log = benchLog('scrape');
   const dir = makeTempDir('hk-bench-', undefined);
   let stack: Stack | undefined;
   const exporters: Exporter[] = [];

@@ -30,17 +30,10 @@ import { Pool } from 'undici';
 import { startPostgres, type PgServer } from '../test/harness/postgres.ts';
 import { childPids } from '../test/harness/proc.ts';
 import { countingAction, notification, rulesDir, startInstance, TOKEN, type TestAlert } from '../test/helpers/remediation.ts';
+import { intEnv, resultsFile, ROOT } from './lib.ts';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const RESULTS = path.join(ROOT, 'bench', 'results', 'webhook.md');
+const RESULTS = resultsFile('webhook');
 const SELF = fileURLToPath(import.meta.url);
-
-function intEnv(name: string, dflt: number, min: number, max: number): number {
-  const raw = process.env[name];
-  const n = raw === undefined ? dflt : Number.parseInt(raw, 10);
-  if (!Number.isInteger(n) || n < min || n > max) throw new Error(`${name} must be an integer in [${min}, ${max}]`);
-  return n;
-}
 
 // Every loop below is bounded by these.
 const REQUESTS = intEnv('HOUSEKEEPER_BENCH_WEBHOOK_REQUESTS', 5000, 10, 20_000);
