@@ -24,22 +24,31 @@ const WindowSchema = Type.Object(
   { additionalProperties: false },
 );
 
+/** Fields rules and schedules share: the name, what runs, and how the engine runs it. */
+const JobName = Type.String({ pattern: '^[a-z0-9][a-z0-9-]{0,62}$', description: 'lower-case letters, digits and dashes' });
+const jobAction = {
+  action: Type.String({ minLength: 1 }),
+  params: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+};
+const jobRunning = {
+  max_attempts: Type.Optional(Type.Integer({ minimum: 1, maximum: 10 })),
+  windows: Type.Optional(Type.Array(WindowSchema)),
+  // Outside its windows a job waits for the next one, or is skipped with the reason logged.
+  outside_window: Type.Optional(Type.Union([Type.Literal('wait'), Type.Literal('skip')])),
+  // Disruptive actions need windows unless the rule says so here.
+  allow_outside_windows: Type.Optional(Type.Boolean()),
+  dry_run: Type.Optional(Type.Boolean()),
+  enabled: Type.Optional(Type.Boolean()),
+};
+
 const RuleSchema = Type.Object(
   {
-    name: Type.String({ pattern: '^[a-z0-9][a-z0-9-]{0,62}$', description: 'lower-case letters, digits and dashes' }),
+    name: JobName,
     matchers: Type.Array(Type.String(), { minItems: 1 }),
-    action: Type.String({ minLength: 1 }),
-    params: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+    ...jobAction,
     delay: Type.Optional(Type.String()),
     cooldown: Type.Optional(Type.String()),
-    max_attempts: Type.Optional(Type.Integer({ minimum: 1, maximum: 10 })),
-    windows: Type.Optional(Type.Array(WindowSchema)),
-    // Outside its windows a job waits for the next one, or is skipped with the reason logged.
-    outside_window: Type.Optional(Type.Union([Type.Literal('wait'), Type.Literal('skip')])),
-    // Disruptive actions need windows unless the rule says so here.
-    allow_outside_windows: Type.Optional(Type.Boolean()),
-    dry_run: Type.Optional(Type.Boolean()),
-    enabled: Type.Optional(Type.Boolean()),
+    ...jobRunning,
   },
   { additionalProperties: false },
 );
@@ -47,17 +56,11 @@ const RuleSchema = Type.Object(
 // The runbook's calendar: an action on a cron schedule in a timezone, through the same engine.
 const ScheduleSchema = Type.Object(
   {
-    name: Type.String({ pattern: '^[a-z0-9][a-z0-9-]{0,62}$', description: 'lower-case letters, digits and dashes' }),
+    name: JobName,
     cron: Type.String({ minLength: 1, description: 'five-field cron expression' }),
     timezone: Type.Optional(Type.String({ minLength: 1 })),
-    action: Type.String({ minLength: 1 }),
-    params: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
-    max_attempts: Type.Optional(Type.Integer({ minimum: 1, maximum: 10 })),
-    windows: Type.Optional(Type.Array(WindowSchema)),
-    outside_window: Type.Optional(Type.Union([Type.Literal('wait'), Type.Literal('skip')])),
-    allow_outside_windows: Type.Optional(Type.Boolean()),
-    dry_run: Type.Optional(Type.Boolean()),
-    enabled: Type.Optional(Type.Boolean()),
+    ...jobAction,
+    ...jobRunning,
   },
   { additionalProperties: false },
 );
@@ -152,7 +155,7 @@ export function loadRules(dir: string, actions: readonly AnyAction[]): Rule[] {
   return rules;
 }
 
-export function parseRules(text: string, file: string, actions: readonly AnyAction[]): Rule[] {
+function parseRules(text: string, file: string, actions: readonly AnyAction[]): Rule[] {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true });
   const first = doc.errors[0];
