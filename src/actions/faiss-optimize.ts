@@ -11,7 +11,7 @@ import { RECALL_MARGIN } from '../faiss/rebuild-protocol.ts';
 import { publishGeneration, reconcileIds, removeFiles, removeLeftovers, tempFiles } from '../faiss/rebuild.ts';
 import { defineAction, type RunResult } from './action.ts';
 import { bytes } from './backup-support.ts';
-import { checkDirectory, faissConfig, faissTargetKey, IndexName, lastPublished, liveHead, recordPublished, verifyLive } from './faiss-support.ts';
+import { checkDirectory, faissConfig, faissTargetKey, IndexName, lastPublished, liveHead, recordPublished, verifyPublished } from './faiss-support.ts';
 
 // The runbook's monthly optimization of the vector index. An IVF index searches the nprobe
 // lists nearest a query, and the file stores that nprobe (faiss-node cannot set it). Too
@@ -159,7 +159,7 @@ export default defineAction({
   params: Params,
   idempotent: true,
   disruptive: false,
-  targetKey: (p) => faissTargetKey(p.index),
+  targetKey: faissTargetKey,
 
   async plan(ctx, p) {
     const cfg = faissConfig(ctx, p.index);
@@ -243,8 +243,7 @@ export default defineAction({
   },
 
   async verify(ctx, p) {
-    const cfg = faissConfig(ctx, p.index);
-    return verifyLive(cfg, lastPublished.get(cfg.name));
+    return verifyPublished(ctx, p.index);
   },
 });
 

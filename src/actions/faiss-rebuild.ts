@@ -7,13 +7,11 @@ import {
   buildAndPublish,
   buildSettings,
   checkDirectory,
-  checkSignal,
   describeSettings,
   Factory,
   faissConfig,
   faissTargetKey,
   IndexName,
-  lastPublished,
   liveHead,
   MaxSkipped,
   Metric,
@@ -21,8 +19,9 @@ import {
   outcomeLine,
   resolveSource,
   TrainSize,
-  verifyLive,
+  verifyPublished,
 } from './faiss-support.ts';
+import { checkSignal } from './support.ts';
 
 // The runbook's quarterly rebuild, and the fix for an index that lost rows or recall: a new
 // generation built from the source table in a child process, verified, and published by
@@ -59,7 +58,7 @@ export default defineAction({
   params: Params,
   idempotent: true,
   disruptive: true,
-  targetKey: (p) => faissTargetKey(p.index),
+  targetKey: faissTargetKey,
 
   async plan(ctx, p) {
     const cfg = faissConfig(ctx, p.index);
@@ -84,7 +83,6 @@ export default defineAction({
   },
 
   async verify(ctx, p) {
-    const cfg = faissConfig(ctx, p.index);
-    return verifyLive(cfg, lastPublished.get(cfg.name));
+    return verifyPublished(ctx, p.index);
   },
 });

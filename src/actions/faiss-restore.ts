@@ -23,7 +23,7 @@ import {
   liveHead,
   outcomeDetails,
   outcomeLine,
-  verifyLive,
+  verifyPublished,
 } from './faiss-support.ts';
 
 // The runbook's "index corruption" fix: put back the newest vector_index backup (backup-run's
@@ -143,7 +143,7 @@ export default defineAction({
   params: Params,
   idempotent: true,
   disruptive: false,
-  targetKey: (p) => faissTargetKey(p.index),
+  targetKey: faissTargetKey,
 
   async plan(ctx, p) {
     const cfg = faissConfig(ctx, p.index);
@@ -210,7 +210,6 @@ export default defineAction({
   },
 
   async verify(ctx, p) {
-    const cfg = faissConfig(ctx, p.index);
-    return verifyLive(cfg, lastPublished.get(cfg.name));
+    return verifyPublished(ctx, p.index);
   },
 });

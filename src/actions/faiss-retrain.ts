@@ -8,7 +8,6 @@ import {
   buildAndPublish,
   buildSettings,
   checkDirectory,
-  checkSignal,
   describeSettings,
   faissConfig,
   faissTargetKey,
@@ -20,9 +19,10 @@ import {
   outcomeLine,
   resolveSource,
   TrainSize,
-  verifyLive,
+  verifyPublished,
   type BuildSettings,
 } from './faiss-support.ts';
+import { checkSignal } from './support.ts';
 
 // The runbook's weekly (Wednesday) retraining: as the data drifts, an IVF index's lists
 // grow unevenly and its recall falls. Retraining trains the quantizer afresh on a uniform
@@ -77,7 +77,7 @@ export default defineAction({
   params: Params,
   idempotent: true,
   disruptive: true,
-  targetKey: (p) => faissTargetKey(p.index),
+  targetKey: faissTargetKey,
 
   async plan(ctx, p) {
     const { cfg, head, settings } = await intent(ctx, p);
@@ -102,7 +102,6 @@ export default defineAction({
   },
 
   async verify(ctx, p) {
-    const cfg = faissConfig(ctx, p.index);
-    return verifyLive(cfg, lastPublished.get(cfg.name));
+    return verifyPublished(ctx, p.index);
   },
 });

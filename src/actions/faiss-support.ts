@@ -13,7 +13,7 @@ import { recordMaintenance, type MaintenanceAction, type MaintenanceRecord } fro
 import { ID_TYPES, REBUILD_VECTOR_TYPES, RESOLVE_REBUILD_SOURCE, type RebuildSource, type RebuildSourceRow } from '../sql/faiss-rebuild.ts';
 import type { ActionContext, Verification } from './action.ts';
 import { bytes } from './backup-support.ts';
-import { checkSignal, pgTarget, TargetName } from './support.ts';
+import { pgTarget, TargetName } from './support.ts';
 
 // What the FAISS maintenance actions (faiss-rebuild, faiss-retrain, faiss-restore,
 // faiss-optimize) share: params, the live index's facts, the source table, one
@@ -32,7 +32,7 @@ export const BatchSize = Type.Integer({ minimum: 100, maximum: 100_000, descript
 export const MaxSkipped = Type.Integer({ minimum: 0, maximum: 1_000_000, description: 'rows with an unusable vector that may be left out (default 0: any fails the build)' });
 
 /** The FAISS actions change the same files: the engine runs one at a time per index. */
-export const faissTargetKey = (index: string): string => `faiss:${index}`;
+export const faissTargetKey = (p: { index: string }): string => `faiss:${p.index}`;
 
 export function faissConfig(ctx: ActionContext, name: string): FaissIndexConfig {
   const f = ctx.config.faiss.find((x) => x.name === name);
@@ -303,7 +303,7 @@ export function outcomeLine(verb: string, o: BuildOutcome, cfg: FaissIndexConfig
  * vector count matches the id map (and what was published, when this process published it),
  * the map belongs to it, and recall@10 over its own vectors meets the floor.
  */
-export async function verifyLive(cfg: FaissIndexConfig, expected: Published | undefined): Promise<Verification> {
+async function verifyLive(cfg: FaissIndexConfig, expected: Published | undefined): Promise<Verification> {
   const check = await runCheck({ path: cfg.path, recallSample: cfg.recallSample, timeoutMs: 10 * 60_000 });
   if (check.loadable !== true || !check.facts) return { fixed: false, detail: `the live index does not load: ${check.problem ?? 'check failed'}` };
   const vectors = check.facts.vectors ?? 0;
@@ -338,4 +338,8 @@ export async function verifyLive(cfg: FaissIndexConfig, expected: Published | un
   return problems.length === 0 ? { fixed: true, detail: notes.join('; ') } : { fixed: false, detail: problems.join('; ') };
 }
 
-export { checkSignal };
+/** Verify of every FAISS action: the live index, against what this process last published for it. */
+export function verifyPublished(ctx: ActionContext, index: string): Promise<Verification> {
+  const cfg = faissConfig(ctx, index);
+  return verifyLive(cfg, lastPublished.get(cfg.name));
+}
