@@ -1,7 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { ElasticsearchTarget } from '../targets/elasticsearch.ts';
 import { defineAction } from './action.ts';
-import { days, errorType, esTarget, isLiteralIndexName, matchingIndices, step, writers, writtenBy, type IndexRow } from './es-support.ts';
+import { days, errorType, esTarget, esTargetKey, type IndexRow, isLiteralIndexName, matchingIndices, step, writers, writtenBy } from './es-support.ts';
 import { checkSignal, plural, TargetName } from './support.ts';
 
 // The runbook's "Elasticsearch: delete indices older than 30 days". Which indices: those the
@@ -72,7 +72,7 @@ export default defineAction({
   params: Params,
   idempotent: true,
   disruptive: false,
-  targetKey: (p) => `elasticsearch:${p.target}`,
+  targetKey: esTargetKey,
 
   async plan(ctx, p) {
     const t = esTarget(ctx, p.target);

@@ -2,7 +2,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { ElasticsearchTarget } from '../targets/elasticsearch.ts';
 import { parseDuration } from '../util/duration.ts';
 import { defineAction } from './action.ts';
-import { chunks, errorType, esTarget, isLiteralIndexName, matchingIndices, step, writers, writtenBy, type IndexRow } from './es-support.ts';
+import { chunks, errorType, esTarget, esTargetKey, type IndexRow, isLiteralIndexName, matchingIndices, step, writers, writtenBy } from './es-support.ts';
 import { checkSignal, plural, sleep, TargetName } from './support.ts';
 
 // The runbook's "Elasticsearch: force-merge to 1 segment", only on indices no longer written
@@ -156,7 +156,7 @@ export default defineAction({
   params: Params,
   idempotent: true,
   disruptive: false,
-  targetKey: (p) => `elasticsearch:${p.target}`,
+  targetKey: esTargetKey,
 
   async plan(ctx, p) {
     checkAge(p);

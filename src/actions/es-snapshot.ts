@@ -1,7 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { ElasticsearchTarget } from '../targets/elasticsearch.ts';
 import { defineAction } from './action.ts';
-import { errorType, esTarget, step } from './es-support.ts';
+import { errorType, esTarget, esTargetKey, step } from './es-support.ts';
 import { checkSignal, sleep, TargetName } from './support.ts';
 
 // The runbook's "Elasticsearch: snapshot": a snapshot of the target's configured index
@@ -39,7 +39,7 @@ const TRIES_PER_DAY = 5;
 type State = 'IN_PROGRESS' | 'SUCCESS' | 'PARTIAL' | 'FAILED' | 'INCOMPATIBLE';
 
 /** Today's names (UTC), first try first. Snapshot names must be lowercase. */
-export function snapshotNames(p: P, target: string, now = new Date()): string[] {
+function snapshotNames(p: P, target: string, now = new Date()): string[] {
   const day = `${now.getUTCFullYear()}.${String(now.getUTCMonth() + 1).padStart(2, '0')}.${String(now.getUTCDate()).padStart(2, '0')}`;
   const base = `${p.prefix ?? DEFAULTS.prefix}-${target.toLowerCase()}-${day}`;
   return Array.from({ length: TRIES_PER_DAY }, (_, i) => (i === 0 ? base : `${base}.${i + 1}`));
@@ -93,7 +93,7 @@ export default defineAction({
   params: Params,
   idempotent: true,
   disruptive: false,
-  targetKey: (p) => `elasticsearch:${p.target}`,
+  targetKey: esTargetKey,
 
   async plan(ctx, p) {
     const t = esTarget(ctx, p.target);

@@ -22,6 +22,9 @@ import type { ActionContext } from './action.ts';
 //   [{ alias, index, is_write_index: "true" | "false" | "-" }]. An alias with one index and no
 //   is_write_index set writes to that index (https://www.elastic.co/docs/manage-data/data-store/aliases).
 
+/** The Elasticsearch actions act on the same cluster: the engine runs one at a time per target. */
+export const esTargetKey = (p: { target: string }): string => `elasticsearch:${p.target}`;
+
 export function esTarget(ctx: ActionContext, name: string): ElasticsearchTarget {
   const t = ctx.targets.elasticsearch.find((x) => x.name === name);
   if (!t) throw new Error(`no elasticsearch target named "${name}" in config`);
@@ -64,7 +67,7 @@ function globToRegExp(glob: string): RegExp {
  * starting with a dot (system and hidden indices, data-stream backing indices) match only an
  * expression that starts with a dot too.
  */
-export function nameMatches(name: string, pattern: string): boolean {
+function nameMatches(name: string, pattern: string): boolean {
   let included = false;
   for (const raw of pattern.split(',')) {
     const expr = raw.trim();
