@@ -25,7 +25,7 @@ function program(ctx: ActionContext, name: string): ExecProgramConfig {
 }
 
 /** The environment the program gets: PATH and HOME only, plus the allowed labels. */
-export function programEnv(p: ExecProgramConfig, labels: Record<string, string>): Record<string, string> {
+function programEnv(p: ExecProgramConfig, labels: Record<string, string>): Record<string, string> {
   const env: Record<string, string> = { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: process.env['HOME'] ?? '/' };
   for (const [k, v] of Object.entries(labels)) {
     if (p.envFromLabels.includes(k)) env[`HK_LABEL_${k.toUpperCase()}`] = v;
