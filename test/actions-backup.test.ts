@@ -32,6 +32,7 @@ import { flatIndex, randomVectors } from './helpers/faiss.ts';
 import { scrapeUntil, startService, value, type Service } from './helpers/service.ts';
 import { notification, rulesDir, startInstance, TOKEN, until as engineUntil } from './helpers/remediation.ts';
 import { action, params } from './helpers/actions.ts';
+import { poller } from './helpers/wait.ts';
 
 const REAL_PG_BIN =
   process.env['HOUSEKEEPER_PG_BIN'] ??
@@ -99,14 +100,7 @@ async function scratchDatabases(): Promise<string[]> {
 }
 
 /** Bounded wait for a condition (no sleeps asserted on). */
-async function until<V>(what: string, fn: () => Promise<V | undefined | false>, tries = 300, intervalMs = 50): Promise<V> {
-  for (let i = 0; i < tries; i++) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v;
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
+const until = poller({ tries: 300, intervalMs: 50 });
 
 function wrapper(tool: string, stallable: boolean): string {
   const stall = stallable ? `case "$*" in *--dbname=*) if [ -e "$here/stall" ]; then exec sleep 60; fi ;; esac\n` : '';

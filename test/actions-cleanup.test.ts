@@ -9,6 +9,7 @@ import { startPostgres, type PgServer } from './harness/postgres.ts';
 import { configFrom, memoryLogger } from './helpers/config.ts';
 import { notification, rulesDir, startInstance, TOKEN, until as engineUntil } from './helpers/remediation.ts';
 import { action, params } from './helpers/actions.ts';
+import { poller } from './helpers/wait.ts';
 
 // cleanup-old-rows and archive-old-rows against a real PostgreSQL 15: exactly the old rows go
 // (counted by SQL before), in batches, one transaction each; tricky names from config are
@@ -41,14 +42,7 @@ async function ids(text: string): Promise<number[]> {
 }
 
 /** Bounded wait for a condition (no sleeps asserted on). */
-async function until<T>(what: string, fn: () => Promise<T | undefined | false>, tries = 200, intervalMs = 50): Promise<T> {
-  for (let i = 0; i < tries; i++) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v;
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
+const until = poller({ tries: 200, intervalMs: 50 });
 
 /** YAML double-quoted scalar: JSON's string syntax is a subset of it. */
 const y = (s: string): string => JSON.stringify(s);

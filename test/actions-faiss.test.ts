@@ -37,6 +37,7 @@ import { memoryLogger } from './helpers/config.ts';
 import { scrapeUntil, startService, value, type Service } from './helpers/service.ts';
 import { notification, rulesDir, startInstance, TOKEN, until as engineUntil } from './helpers/remediation.ts';
 import { action, params as checked } from './helpers/actions.ts';
+import { poller } from './helpers/wait.ts';
 
 const ROWS = 3000;
 const DIM = 32;
@@ -85,14 +86,7 @@ async function runAction(name: string, p: Record<string, unknown>, signal = Abor
 }
 
 /** Bounded wait for a condition. */
-async function until<V>(what: string, fn: () => V | undefined | false | Promise<V | undefined | false>, tries = 600, intervalMs = 50): Promise<V> {
-  for (let i = 0; i < tries; i++) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v;
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
+const until = poller({ tries: 600, intervalMs: 50 });
 
 /** Loads an index file with FAISS here (read throws on a bad file; it never aborts). */
 function load(path: string): faiss.Index {

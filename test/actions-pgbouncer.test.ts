@@ -10,6 +10,7 @@ import { closeTargets, createTargets, type Targets } from '../src/targets/index.
 import { startPgBouncer, type PgBouncerServer } from './harness/pgbouncer.ts';
 import { startPostgres, type PgServer } from './harness/postgres.ts';
 import { configFrom, memoryLogger } from './helpers/config.ts';
+import { poller } from './helpers/wait.ts';
 
 // pgbouncer-pool-resize against a real PgBouncer 1.18 in front of a real Postgres 15 with
 // max_connections 20, so the cap is reached quickly.
@@ -33,14 +34,7 @@ function params(p: Record<string, unknown>): Record<string, unknown> {
   return p;
 }
 
-async function until<T>(what: string, fn: () => Promise<T | undefined | false>, tries = 100, intervalMs = 100): Promise<T> {
-  for (let i = 0; i < tries; i++) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v;
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
+const until = poller({ tries: 100, intervalMs: 100 });
 
 async function poolSize(db = 'app'): Promise<number> {
   const r = (await admin.query('SHOW DATABASES')).rows.find((x: { name: string }) => x.name === db);

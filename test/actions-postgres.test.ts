@@ -7,6 +7,7 @@ import { closeTargets, createTargets, type Targets } from '../src/targets/index.
 import { startPostgres, type PgServer } from './harness/postgres.ts';
 import { configFrom, memoryLogger } from './helpers/config.ts';
 import { action, params } from './helpers/actions.ts';
+import { poller } from './helpers/wait.ts';
 
 // The Postgres actions against a real PostgreSQL 15: cancel, terminate, vacuum, reindex.
 
@@ -25,14 +26,7 @@ async function client(applicationName: string, user: 'postgres' | 'housekeeper' 
 }
 
 /** Bounded wait for a condition (no sleeps asserted on). */
-async function until<T>(what: string, fn: () => Promise<T | undefined | false>, tries = 100, intervalMs = 100): Promise<T> {
-  for (let i = 0; i < tries; i++) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v;
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
+const until = poller({ tries: 100, intervalMs: 100 });
 
 async function one<T = Record<string, unknown>>(text: string, values: unknown[] = []): Promise<T> {
   return (await su.query(text, values)).rows[0] as T;

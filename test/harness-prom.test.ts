@@ -13,21 +13,9 @@ import { startAlertmanager, type AlertmanagerServer } from './harness/alertmanag
 import { startPrometheus, type PrometheusServer } from './harness/prometheus.ts';
 import { forceNextPorts } from './harness/ports.ts';
 import { pidAlive, sleep } from './harness/proc.ts';
+import { eventuallyWithin } from './helpers/wait.ts';
 
-async function eventually<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    await sleep(50);
-  }
-  throw new Error(`${what}: not within ${timeoutMs} ms${last ? ` (last error: ${(last as Error).message})` : ''}`);
-}
+const eventually = eventuallyWithin(20_000);
 
 function listen(server: http.Server | net.Server): Promise<number> {
   return new Promise((resolve, reject) => {

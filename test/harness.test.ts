@@ -12,7 +12,8 @@ import { startPostgres, startReplica } from './harness/postgres.ts';
 import { startPgBouncer } from './harness/pgbouncer.ts';
 import { startRedis } from './harness/redis.ts';
 import { startStack, type Stack } from './harness/stack.ts';
-import { childPids, harnessTmpRoot, livePids, pidAlive, sleep, sweepStaleTempDirs } from './harness/proc.ts';
+import { childPids, harnessTmpRoot, livePids, pidAlive, sweepStaleTempDirs } from './harness/proc.ts';
+import { eventuallyWithin } from './helpers/wait.ts';
 
 async function query<R extends pg.QueryResultRow = pg.QueryResultRow>(
   url: string,
@@ -29,20 +30,7 @@ async function query<R extends pg.QueryResultRow = pg.QueryResultRow>(
   }
 }
 
-async function eventually<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    await sleep(50);
-  }
-  throw new Error(`${what}: not within ${timeoutMs} ms${last ? ` (last error: ${(last as Error).message})` : ''}`);
-}
+const eventually = eventuallyWithin(10_000);
 
 /** Sends raw RESP commands on a fresh connection and returns the first reply line of each. */
 function redisRaw(port: number, ...commands: string[][]): Promise<string[]> {
