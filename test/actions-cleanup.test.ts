@@ -4,11 +4,11 @@ import pg from 'pg';
 import { Value } from '@sinclair/typebox/value';
 import type { ActionContext, AnyAction } from '../src/actions/action.ts';
 import { actions } from '../src/actions/index.ts';
-import { closeTargets, createTargets, type Targets } from '../src/targets/index.ts';
+import { closeTargets, type Targets } from '../src/targets/index.ts';
 import { startPostgres, type PgServer } from './harness/postgres.ts';
-import { configFrom, memoryLogger } from './helpers/config.ts';
+import { configFrom } from './helpers/config.ts';
 import { notification, rulesDir, startInstance, TOKEN, until as engineUntil } from './helpers/remediation.ts';
-import { action, params } from './helpers/actions.ts';
+import { action, actionContext, params } from './helpers/actions.ts';
 import { poller } from './helpers/wait.ts';
 
 // cleanup-old-rows and archive-old-rows against a real PostgreSQL 15: exactly the old rows go
@@ -143,10 +143,8 @@ actions:
     no_create: { postgres: primary, table: tickets, column: opened_at, archive_table: nowhere, create_archive: false, older_than: 30d }
     bad_archive: { postgres: primary, table: conversations, column: started_at, archive_table: conv_bad_archive, older_than: 30d }
 `;
-  const config = configFrom(configYaml);
-  const { log } = memoryLogger();
-  targets = createTargets(config, log);
-  ctx = { targets, config, log };
+  ctx = actionContext(configYaml);
+  targets = ctx.targets;
 });
 
 after(async () => {

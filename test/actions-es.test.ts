@@ -11,7 +11,7 @@ import { startElasticsearchMock, type ElasticsearchMock, type MockState, type Re
 import { startPostgres, type PgServer } from './harness/postgres.ts';
 import { configFrom, memoryLogger } from './helpers/config.ts';
 import { fingerprintOf, notification, rulesDir, startInstance, TOKEN, until } from './helpers/remediation.ts';
-import { action, params } from './helpers/actions.ts';
+import { action, actionContext, params } from './helpers/actions.ts';
 
 // es-delete-old-indices, es-forcemerge and es-snapshot through the official client against the
 // harness's Elasticsearch stand-in (none can run here; it answers with the documented shapes
@@ -65,7 +65,7 @@ afterEach(async () => {
 
 async function setUp(state: Partial<MockState>, extra = ''): Promise<{ es: ElasticsearchMock; ctx: ActionContext }> {
   es = await startElasticsearchMock(state);
-  const config = configFrom(`
+  const ctx = actionContext(`
 elasticsearch:
   - name: logs
     url: ${es.url}
@@ -77,9 +77,8 @@ elasticsearch:
     index_patterns: ['.ds-logs-app-*', '*kibana*']
     retention: 30d
 ${extra}`);
-  const { log } = memoryLogger();
-  targets = createTargets(config, log);
-  return { es, ctx: { targets, config, log } };
+  targets = ctx.targets;
+  return { es, ctx };
 }
 
 const writes = (m: ElasticsearchMock): RecordedRequest[] => m.requests.filter((r) => r.method !== 'GET' && r.method !== 'HEAD');

@@ -4,12 +4,11 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import pg from 'pg';
 import { Value } from '@sinclair/typebox/value';
 import type { ActionContext, AnyAction } from '../src/actions/action.ts';
-import { actions } from '../src/actions/index.ts';
 import { bouncerSetDefaultPoolSize } from '../src/sql/actions.ts';
-import { closeTargets, createTargets, type Targets } from '../src/targets/index.ts';
+import { closeTargets, type Targets } from '../src/targets/index.ts';
 import { startPgBouncer, type PgBouncerServer } from './harness/pgbouncer.ts';
 import { startPostgres, type PgServer } from './harness/postgres.ts';
-import { configFrom, memoryLogger } from './helpers/config.ts';
+import { action, actionContext, params as checkedParams } from './helpers/actions.ts';
 import { poller } from './helpers/wait.ts';
 
 // pgbouncer-pool-resize against a real PgBouncer 1.18 in front of a real Postgres 15 with
@@ -22,16 +21,10 @@ let ctx: ActionContext;
 let admin: pg.Client;
 const clients: pg.Client[] = [];
 
-const resize = (): AnyAction => {
-  const a = actions.find((x) => x.name === 'pgbouncer-pool-resize');
-  assert.ok(a);
-  return a;
-};
+const resize = (): AnyAction => action('pgbouncer-pool-resize');
 
 function params(p: Record<string, unknown>): Record<string, unknown> {
-  const a = resize();
-  assert.ok(Value.Check(a.params, p), JSON.stringify([...Value.Errors(a.params, p)].map((e) => e.message)));
-  return p;
+  return checkedParams(resize(), p);
 }
 
 const until = poller({ tries: 100, intervalMs: 100 });
@@ -72,7 +65,7 @@ before(async () => {
   bouncer = await startPgBouncer(primary, { poolSize: 1, maxClientConn: 100 });
   admin = new pg.Client({ connectionString: bouncer.adminUrl() });
   await admin.connect();
-  const config = configFrom(`
+  ctx = actionContext(`
 postgres:
   - name: primary
     url: ${primary.url()}
@@ -80,9 +73,7 @@ pgbouncer:
   - name: bouncer
     url: ${bouncer.adminUrl()}
 `);
-  const { log } = memoryLogger();
-  targets = createTargets(config, log);
-  ctx = { targets, config, log };
+  targets = ctx.targets;
 });
 
 after(async () => {

@@ -3,10 +3,9 @@ import assert from 'node:assert/strict';
 import pg from 'pg';
 import { Value } from '@sinclair/typebox/value';
 import type { ActionContext } from '../src/actions/action.ts';
-import { closeTargets, createTargets, type Targets } from '../src/targets/index.ts';
+import { closeTargets, type Targets } from '../src/targets/index.ts';
 import { startPostgres, type PgServer } from './harness/postgres.ts';
-import { configFrom, memoryLogger } from './helpers/config.ts';
-import { action, params } from './helpers/actions.ts';
+import { action, actionContext, params } from './helpers/actions.ts';
 import { poller } from './helpers/wait.ts';
 
 // The Postgres actions against a real PostgreSQL 15: cancel, terminate, vacuum, reindex.
@@ -37,7 +36,7 @@ before(async () => {
   su = new pg.Client({ connectionString: primary.url({ db: 'app' }), application_name: 'test-admin' });
   await su.connect();
   await su.query(`CREATE ROLE reporter LOGIN PASSWORD 'reporter-pw'`);
-  const config = configFrom(`
+  ctx = actionContext(`
 postgres:
   - name: primary
     url: ${primary.url({ db: 'app' })}
@@ -47,9 +46,7 @@ actions:
   protected_users: [reporter]
   protected_applications: [test-admin, batch-job]
 `);
-  const { log } = memoryLogger();
-  targets = createTargets(config, log);
-  ctx = { targets, config, log };
+  targets = ctx.targets;
 });
 
 after(async () => {

@@ -4,11 +4,10 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import { Value } from '@sinclair/typebox/value';
 import type { ActionContext } from '../src/actions/action.ts';
-import { closeTargets, createTargets, type Targets } from '../src/targets/index.ts';
+import { closeTargets, type Targets } from '../src/targets/index.ts';
 import { startPostgres, type PgServer } from './harness/postgres.ts';
 import { startRedis, type RedisServer } from './harness/redis.ts';
-import { configFrom, memoryLogger } from './helpers/config.ts';
-import { action, params } from './helpers/actions.ts';
+import { action, actionContext, params } from './helpers/actions.ts';
 
 // redis-flush and redis-warm against a real Redis 7.0 (and a real Postgres for the warm
 // query): each does its real work, verify() confirms it, plan() changes nothing.
@@ -45,7 +44,7 @@ before(async () => {
   await c.query(`INSERT INTO top_queries SELECT g, 'answer ' || g, 1000 - g FROM generate_series(1, 250) g`);
   await c.query(`INSERT INTO top_queries VALUES (999, NULL, 0)`); // a null value: skipped
   await c.end();
-  const config = configFrom(`
+  ctx = actionContext(`
 postgres:
   - name: primary
     url: ${primary.url({ db: 'app' })}
@@ -72,9 +71,7 @@ actions:
       redis: cache
       db: 3
 `);
-  const { log } = memoryLogger();
-  targets = createTargets(config, log);
-  ctx = { targets, config, log };
+  targets = ctx.targets;
   await targets.redis[0]?.ready(AbortSignal.timeout(10_000));
 });
 

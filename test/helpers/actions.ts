@@ -1,8 +1,11 @@
-// Looking up the real actions in action tests, and checking params against their schemas.
+// Looking up the real actions in action tests, checking params against their schemas, and the
+// context they run in.
 import assert from 'node:assert/strict';
 import { Value } from '@sinclair/typebox/value';
-import type { AnyAction } from '../../src/actions/action.ts';
+import type { ActionContext, AnyAction } from '../../src/actions/action.ts';
 import { actions } from '../../src/actions/index.ts';
+import { createTargets } from '../../src/targets/index.ts';
+import { configFrom, memoryLogger } from './config.ts';
 
 /** The registered action of that name (fails the test when there is none). */
 export function action(name: string): AnyAction {
@@ -15,4 +18,14 @@ export function action(name: string): AnyAction {
 export function params(a: AnyAction, p: Record<string, unknown>): Record<string, unknown> {
   assert.ok(Value.Check(a.params, p), `params valid for ${a.name}: ${JSON.stringify([...Value.Errors(a.params, p)].map((e) => `${e.path} ${e.message}`))}`);
   return p;
+}
+
+/**
+ * What an action runs with, from config YAML: the targets it names (the caller closes them
+ * with closeTargets) and a logger that keeps its lines in memory.
+ */
+export function actionContext(yaml: string): ActionContext {
+  const config = configFrom(yaml);
+  const { log } = memoryLogger();
+  return { targets: createTargets(config, log), config, log };
 }
