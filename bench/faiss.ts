@@ -86,7 +86,7 @@ interface Built {
 }
 
 /** Builds the index unless a complete one with the same parameters is cached. */
-export function ensureIndex(): Built {
+function ensureIndex(): Built {
   const dir = cacheDir();
   mkdirSync(dir, { recursive: true });
   const name = `faiss-${VECTORS}x${DIM}-ivf${NLIST}-nprobe${NPROBE}-seed${SEED}-r${CACHE_REV}`;

@@ -184,7 +184,7 @@ export interface ElasticsearchMock {
   close(): Promise<void>;
 }
 
-export function defaultState(): MockState {
+function defaultState(): MockState {
   return {
     clusterName: 'logs-cluster',
     version: '9.1.3',

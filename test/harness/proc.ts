@@ -36,7 +36,7 @@ export const serverOwner: Owner | undefined = (() => {
 })();
 
 /** Keep temp dirs (logs, data) after destroy() and at exit, for debugging. */
-export const keepTempDirs = process.env['HOUSEKEEPER_HARNESS_KEEP'] === '1';
+const keepTempDirs = process.env['HOUSEKEEPER_HARNESS_KEEP'] === '1';
 
 const HAS_SETPRIV = (() => {
   try {
@@ -429,7 +429,7 @@ export class ManagedProcess {
   }
 }
 
-export class ServerExitedError extends Error {
+class ServerExitedError extends Error {
   readonly serverLog: string;
   constructor(message: string, serverLog: string) {
     super(message);
@@ -440,7 +440,7 @@ export class ServerExitedError extends Error {
 
 const BIND_FAILURE = /address already in use|could not bind|EADDRINUSE|could not create any TCP\/IP sockets/i;
 
-export function isBindFailure(err: unknown): boolean {
+function isBindFailure(err: unknown): boolean {
   return err instanceof ServerExitedError && BIND_FAILURE.test(err.serverLog);
 }
 

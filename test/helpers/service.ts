@@ -38,7 +38,7 @@ export interface Sample {
 }
 
 /** Parses Prometheus text format samples (enough for our own output). */
-export function parseSamples(body: string): Sample[] {
+function parseSamples(body: string): Sample[] {
   const out: Sample[] = [];
   for (const line of body.split('\n')) {
     if (line === '' || line.startsWith('#')) continue;
