@@ -1,4 +1,4 @@
-// Prints the README's metrics reference from the collectors' own declarations, so the
+// Prints docs/metrics.md's reference from the collectors' own declarations, so the
 // documentation cannot drift from the code (test/docs.test.ts compares the two).
 import { Registry } from 'prom-client';
 import { collectors } from '../src/collectors/index.ts';
@@ -29,13 +29,13 @@ export function metricsReference(): string {
 
 if (import.meta.main) {
   const { readFileSync, writeFileSync } = await import('node:fs');
-  const readme = new URL('../README.md', import.meta.url);
+  const doc = new URL('../docs/metrics.md', import.meta.url);
   if (process.argv.includes('--write')) {
-    const text = readFileSync(readme, 'utf8').replace(
+    const text = readFileSync(doc, 'utf8').replace(
       /<!-- metrics:begin -->\n[\s\S]*?<!-- metrics:end -->/,
       `<!-- metrics:begin -->\n${metricsReference()}\n<!-- metrics:end -->`,
     );
-    writeFileSync(readme, text);
+    writeFileSync(doc, text);
   } else {
     process.stdout.write(`${metricsReference()}\n`);
   }

@@ -118,7 +118,7 @@ function interpolate(expr: string): string {
 // ---------------------------------------------------------------------------------------
 // Metric names
 
-/** What housekeeper declares (the same declarations the README's metrics reference is made from). */
+/** What housekeeper declares (the same declarations docs/metrics.md is made from). */
 function declaredMetrics(): Map<string, Declared> {
   const own = new MetricFactory(new Registry(), false);
   declareRunnerMetrics(own);
