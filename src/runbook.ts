@@ -1,4 +1,4 @@
-// The runbook's numbers (DESIGN.md's table), in one place: the dashboards colour by them
+// The runbook's numbers (docs/architecture.md's table), in one place: the dashboards colour by them
 // (dashboards/src/) and `housekeeper check` (src/check/checks.ts) judges by them.
 // test/dashboards.test.ts holds each to the threshold its alert in alerts/*.yml fires at.
 // Colours follow the alerts: yellow where a warning fires, red where a critical one does.

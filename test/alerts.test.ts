@@ -27,7 +27,7 @@ const PROMTOOL = process.env['HOUSEKEEPER_PROMTOOL_BIN'] ?? 'promtool';
 const RUNBOOK = 'https://github.com/housekeeper/housekeeper/blob/main/docs/runbook.md';
 
 // node_exporter's metrics the host alerts use (node_exporter is the standard for host
-// metrics; housekeeper does not re-implement it: DESIGN.md). Names as node_exporter 1.x
+// metrics; housekeeper does not re-implement it: docs/architecture.md). Names as node_exporter 1.x
 // exports them on Linux (cpu, meminfo, filesystem and netdev/netclass collectors). Add a
 // name here only after checking node_exporter exports it.
 const NODE_EXPORTER = new Set([

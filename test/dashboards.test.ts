@@ -146,7 +146,7 @@ function declaredMetrics(): Map<string, Declared> {
 }
 
 /**
- * node_exporter's names the overview's host panels use (DESIGN.md: the standard, not
+ * node_exporter's names the overview's host panels use (docs/architecture.md: the standard, not
  * re-implemented), with the labels they are matched on. Kept explicit: a name here is one
  * node_exporter 1.x exports on Linux.
  */
@@ -312,7 +312,7 @@ test('every metric a dashboard uses is one housekeeper or node_exporter exports,
   for (const n of Object.keys(NODE_EXPORTER)) {
     assert.match(n, /^node_/);
     assert.ok(used.has(n), `${n} is in the node_exporter list but no panel uses it`);
-    assert.ok(!declared.has(n), `${n} is declared by housekeeper: DESIGN.md says node_exporter provides it`);
+    assert.ok(!declared.has(n), `${n} is declared by housekeeper: docs/architecture.md says node_exporter provides it`);
   }
 });
 

@@ -39,7 +39,7 @@ import {
 } from './common.ts';
 import { HOUR, runbook as r } from '../../src/runbook.ts';
 
-// Host metrics come from node_exporter (DESIGN.md: not re-implemented); `$instance` picks hosts.
+// Host metrics come from node_exporter (docs/architecture.md: not re-implemented); `$instance` picks hosts.
 const host = 'instance=~"$instance"';
 // The same file systems and interfaces as alerts/host.yml: real, writable ones.
 const fs = `${host}, fstype!~"tmpfs|devtmpfs|ramfs|overlay|squashfs|iso9660|autofs|nsfs|fuse[.].*"`;
