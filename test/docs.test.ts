@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { actionsReference } from '../scripts/actions-doc.ts';
 import { metricsReference } from '../scripts/metrics-doc.ts';
 
@@ -17,4 +17,26 @@ test('docs/metrics.md matches the collectors\' declarations', () => {
 test('docs/actions.md matches the actions\' declarations', () => {
   const doc = readFileSync(resolve(root, 'docs', 'actions.md'), 'utf8');
   assert.equal(doc, actionsReference(), 'run: bash scripts/node.sh scripts/actions-doc.ts --write');
+});
+
+/** GitHub's heading anchor: lower case, punctuation dropped, spaces to dashes. */
+const anchor = (heading: string): string =>
+  heading.trim().toLowerCase().replace(/[^\p{L}\p{N}\s_-]/gu, '').replace(/\s/g, '-');
+
+test('every relative link in the README and docs/ names an existing file and heading', () => {
+  const pages = ['README.md', ...readdirSync(resolve(root, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+  const broken: string[] = [];
+  for (const page of pages) {
+    const text = readFileSync(resolve(root, page), 'utf8').replace(/```[\s\S]*?```/g, '');
+    for (const [, href] of text.matchAll(/\]\(([^)\s]+)\)/g)) {
+      if (/^[a-z]+:/.test(href ?? '')) continue;
+      const [file = '', hash] = (href ?? '').split('#');
+      const target = file === '' ? resolve(root, page) : resolve(root, dirname(page), file);
+      if (!existsSync(target)) { broken.push(`${page}: ${href} (no such file)`); continue; }
+      if (hash === undefined || !target.endsWith('.md')) continue;
+      const headings = [...readFileSync(target, 'utf8').replace(/```[\s\S]*?```/g, '').matchAll(/^#+ (.+)$/gm)].map((m) => anchor(m[1] ?? ''));
+      if (!headings.includes(hash)) broken.push(`${page}: ${href} (no such heading)`);
+    }
+  }
+  assert.deepEqual(broken, []);
 });
