@@ -11,12 +11,13 @@ import {
   createRegistry,
   OPENMETRICS_CONTENT_TYPE,
   renderOpenMetrics,
+  renderSelected,
   TEXT_CONTENT_TYPE,
   wantsOpenMetrics,
 } from './metrics/registry.ts';
 import { closeTargets, createTargets, type Targets } from './targets/index.ts';
 import type { Remediation } from './remediation/index.ts';
-import type { Gauge } from 'prom-client';
+import type { Gauge, Metric } from 'prom-client';
 
 export interface AppDeps {
   config: Config;
@@ -83,18 +84,43 @@ export function buildApp(deps: AppDeps & { registry?: Registry }): App {
     void reply.status(status).send({ error: scrub(err.message) });
   });
 
-  // Scrapes that shared a collection share its rendering too: one render per collection and
-  // format, not one per scraper.
-  const rendered = new Map<boolean, { generation: number; text: Promise<string> }>();
+  // Scrapes that shared a collection share its rendering too: one render per collection,
+  // format and target (for /probe), not one per scraper.
+  const rendered = new Map<string, { generation: number; text: Promise<string> }>();
+  const render = (key: string, produce: () => Promise<string>): Promise<string> => {
+    let cached = rendered.get(key);
+    if (cached?.generation !== runner.completed) {
+      cached = { generation: runner.completed, text: produce() };
+      rendered.set(key, cached);
+    }
+    return cached.text;
+  };
+
   server.get('/metrics', async (req, reply) => {
     await runner.collect(scrapeDeadlineMs(req.headers['x-prometheus-scrape-timeout-seconds'], config));
     const om = wantsOpenMetrics(req.headers.accept);
-    let cached = rendered.get(om);
-    if (cached?.generation !== runner.completed) {
-      cached = { generation: runner.completed, text: om ? renderOpenMetrics(registry) : registry.metrics() };
-      rendered.set(om, cached);
+    const text = await render(`metrics ${om}`, () => (om ? renderOpenMetrics(registry) : registry.metrics()));
+    return reply.type(om ? OPENMETRICS_CONTENT_TYPE : TEXT_CONTENT_TYPE).send(text);
+  });
+
+  // The multi-target convention (blackbox_exporter, snmp_exporter, postgres_exporter): one
+  // target's series only, so Prometheus can give each target its own `instance`. The
+  // service's own process metrics stay on /metrics.
+  server.get('/probe', async (req, reply) => {
+    const target = (req.query as Record<string, unknown>)['target'];
+    if (typeof target !== 'string' || target === '') {
+      return reply.status(400).send({ error: 'give exactly one target: /probe?target=NAME' });
     }
-    return reply.type(om ? OPENMETRICS_CONTENT_TYPE : TEXT_CONTENT_TYPE).send(await cached.text);
+    const families = runner.probeFamilies(target);
+    if (families === undefined) {
+      // Target names are labels on every series anyway; nothing secret is listed.
+      return reply.status(400).send({ error: `unknown target ${JSON.stringify(target.slice(0, 100))} (configured: ${runner.targetNames().join(', ')})` });
+    }
+    await runner.collectTarget(target, scrapeDeadlineMs(req.headers['x-prometheus-scrape-timeout-seconds'], config));
+    const om = wantsOpenMetrics(req.headers.accept);
+    const metrics = families.flatMap((name) => registry.getSingleMetric(name) ?? []) as unknown as Metric[];
+    const text = await render(`probe ${om} ${target}`, () => renderSelected(metrics, om, (labels) => labels['target'] === target));
+    return reply.type(om ? OPENMETRICS_CONTENT_TYPE : TEXT_CONTENT_TYPE).send(text);
   });
 
   // Liveness: the process answers. Readiness: it has booted and is not shutting down. Neither

@@ -185,3 +185,93 @@ test('no secret from an error reaches the log', async (t) => {
   assert.ok(lines.some((l) => l.includes('password=***')));
   assert.ok(!lines.some((l) => l.includes('hunter2')));
 });
+
+async function probe(app: App, query: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string; type: string }> {
+  const r = await app.server.inject({ method: 'GET', url: `/probe${query}`, headers });
+  return { status: r.statusCode, body: r.body, type: String(r.headers['content-type']) };
+}
+
+test('/probe?target=NAME collects and serves that target only, with its success/duration and none of the process metrics', async (t) => {
+  const b = { one: beh('ok', ['x']), two: beh('ok', ['y']) };
+  const { app } = setup(b);
+  t.after(() => app.close());
+  const r = await probe(app, '?target=one');
+  assert.equal(r.status, 200);
+  assert.match(r.type, /^text\/plain; version=0\.0\.4/);
+  assert.match(r.body, /^fake_up\{target="one"\} 1$/m);
+  assert.match(r.body, /^fake_rows\{target="one",table="x"\} 1$/m);
+  assert.match(r.body, /^fake_events_total\{target="one"\} 42$/m);
+  assert.match(r.body, /^housekeeper_collector_success\{collector="fake",target="one"\} 1$/m);
+  assert.match(r.body, /^housekeeper_collector_duration_seconds\{collector="fake",target="one"\} [0-9.e-]+$/m);
+  assert.doesNotMatch(r.body, /target="two"/);
+  assert.doesNotMatch(r.body, /^(housekeeper_build_info|process_|nodejs_)/m);
+  assert.equal(b.one.calls, 1);
+  assert.equal(b.two.calls, 0, 'the other target is not queried');
+  // /metrics still has everything, the service's own metrics included.
+  const all = (await scrape(app)).body;
+  assert.match(all, /^fake_up\{target="two"\} 1$/m);
+  assert.match(all, /^housekeeper_build_info\{/m);
+  assert.match(all, /^process_cpu_seconds_total /m);
+});
+
+test('/probe of a down target answers 200 with its *_up 0; of a hung one, within the deadline', async (t) => {
+  const b = { bad: beh('throw'), hung: beh('hang-ignoring-abort'), good: beh() };
+  const { app } = setup(b, 'server: { scrape_timeout_offset: 100ms }\n');
+  t.after(() => app.close());
+  const down = await probe(app, '?target=bad');
+  assert.equal(down.status, 200);
+  assert.match(down.body, /^fake_up\{target="bad"\} 0$/m);
+  assert.match(down.body, /^housekeeper_collector_success\{collector="fake",target="bad"\} 0$/m);
+  // Without the deadline this would wait forever and the test would fail by its timeout.
+  const hung = await probe(app, '?target=hung', { 'x-prometheus-scrape-timeout-seconds': '0.4' });
+  assert.equal(hung.status, 200);
+  assert.match(hung.body, /^fake_up\{target="hung"\} 0$/m);
+  // The busy guard: the hung collection is not started again by the next probe.
+  await probe(app, '?target=hung', { 'x-prometheus-scrape-timeout-seconds': '0.4' });
+  assert.equal(b.hung.calls, 1);
+});
+
+test('/probe without a target, or with an unknown one, is a 400 that names it', async (t) => {
+  const { app } = setup({ primary: beh(), replica: beh() });
+  t.after(() => app.close());
+  for (const q of ['', '?target=', '?target=a&target=b']) {
+    const r = await probe(app, q);
+    assert.equal(r.status, 400, q);
+    assert.match(JSON.parse(r.body).error, /target=NAME/);
+  }
+  const r = await probe(app, '?target=nope');
+  assert.equal(r.status, 400);
+  assert.equal(JSON.parse(r.body).error, 'unknown target "nope" (configured: primary, replica)');
+});
+
+test('/probe negotiates OpenMetrics like /metrics', async (t) => {
+  const { app } = setup({ db: beh() });
+  t.after(() => app.close());
+  const om = await probe(app, '?target=db', { accept: 'application/openmetrics-text; version=1.0.0,text/plain;version=0.0.4;q=0.5' });
+  assert.match(om.type, /^application\/openmetrics-text; version=1\.0\.0/);
+  assert.match(om.body, /^# TYPE fake_events counter$/m);
+  assert.match(om.body, /^fake_events_total\{target="db"\} 42$/m);
+  assert.match(om.body, /^# TYPE fake_legacy unknown$/m);
+  assert.match(om.body, /# EOF\n$/);
+});
+
+test('probes and /metrics share a target\'s collection in flight', async (t) => {
+  let open!: () => void;
+  const gate = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  const b: Record<string, Behaviour> = { a: { ...beh(), gate }, b: beh() };
+  const { app } = setup(b);
+  t.after(() => app.close());
+  const probes = Array.from({ length: 4 }, () => probe(app, '?target=a'));
+  const full = scrape(app);
+  await new Promise((r) => setTimeout(r, 50));
+  open();
+  const results = await Promise.all([...probes, full]);
+  assert.equal(b['a']!.calls, 1, 'one collection of a for four probes and a full scrape');
+  assert.equal(b['b']!.calls, 1);
+  for (const r of results) {
+    assert.equal(r.status, 200);
+    assert.match(r.body, /^fake_up\{target="a"\} 1$/m, 'none saw a false busy failure');
+  }
+});

@@ -17,6 +17,8 @@ interface Job {
   metrics: unknown;
   up: Gauge<string> | undefined;
   families: Family[];
+  /** Every family the collector declared (histograms too), for /probe's output. */
+  familyNames: string[];
   run: AnyCollector['collect'];
   /** Set while a collection of this target is still running, even past its deadline. */
   busy: Promise<void> | undefined;
@@ -25,6 +27,8 @@ interface Job {
   lastWarnAt: number;
   /** Why the previous collection failed (secret-free, one line), for `housekeeper check`. */
   lastFailure: string | undefined;
+  /** The last finished collection, republished whenever any target's collection lands. */
+  last: Outcome | undefined;
 }
 
 interface Outcome {
@@ -46,12 +50,26 @@ export function declareRunnerMetrics(f: MetricFactory): { success: Gauge<string>
   };
 }
 
+/** Waits for work, but no longer than ms. */
+async function within(work: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms);
+  });
+  try {
+    await Promise.race([work, expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /**
  * Runs every enabled collector against each of its targets concurrently, each under the
  * scrape's deadline, and publishes the results into the registry in one synchronous step.
- * Concurrent scrapes share the collection in flight. A target whose previous collection has
- * not finished (a hung server) is reported failed rather than queried again, so a hung
- * server cannot pile up connections.
+ * Concurrent scrapes share the collection in flight, per target: a /probe of one target and
+ * a full /metrics collection share that target's collection too. A target whose previous
+ * collection has not finished (a hung server) is reported failed rather than queried again,
+ * so a hung server cannot pile up connections.
  */
 export class CollectorRunner {
   private readonly jobs: Job[] = [];
@@ -59,6 +77,8 @@ export class CollectorRunner {
   private readonly success: Gauge<string>;
   private readonly duration: Gauge<string>;
   private inFlight: Promise<void> | undefined;
+  /** Per target name: the collection in flight that will publish it. */
+  private readonly running = new Map<string, Promise<void>>();
   private generation = 0;
 
   private readonly config: Config;
@@ -85,11 +105,13 @@ export class CollectorRunner {
           metrics,
           up: c.up?.(metrics),
           families: f.families,
+          familyNames: f.declared.map((d) => d.name),
           run: c.collect.bind(c),
           busy: undefined,
           lastOk: undefined,
           lastWarnAt: 0,
           lastFailure: undefined,
+          last: undefined,
         });
       }
     }
@@ -105,37 +127,72 @@ export class CollectorRunner {
     return this.generation;
   }
 
-  /**
-   * Collects everything, finishing within deadlineMs. A scrape arriving while a collection
-   * is in flight waits for that one (up to its own deadline) instead of starting another.
-   */
   /** The collections whose last run failed, and why (secret-free), for `housekeeper check`. */
   failures(): Array<{ collector: string; target: string; reason: string }> {
     return this.jobs.filter((j) => j.lastOk === false).map((j) => ({ collector: j.collector, target: j.target.name, reason: j.lastFailure ?? 'failed' }));
   }
 
-  async collect(deadlineMs: number): Promise<void> {
-    if (this.inFlight === undefined) {
-      this.inFlight = this.runAll(deadlineMs).finally(() => {
-        this.inFlight = undefined;
-      });
-      return this.inFlight;
-    }
-    let timer: NodeJS.Timeout | undefined;
-    const expired = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, deadlineMs);
-    });
-    try {
-      await Promise.race([this.inFlight, expired]);
-    } finally {
-      clearTimeout(timer);
-    }
+  /** The configured target names, each served by /probe. */
+  targetNames(): string[] {
+    return [...new Set(this.jobs.map((j) => j.target.name))];
   }
 
-  private async runAll(deadlineMs: number): Promise<void> {
-    const outcomes = await Promise.all(this.jobs.map((job) => this.runOne(job, deadlineMs)));
-    this.publish(outcomes);
-    this.generation++;
+  /**
+   * The families /probe renders for a target: those of the collectors that collect it, and
+   * the runner's success/duration. Undefined for a name no collector has.
+   */
+  probeFamilies(target: string): string[] | undefined {
+    const jobs = this.jobs.filter((j) => j.target.name === target);
+    if (jobs.length === 0) return undefined;
+    return [...new Set([...jobs.flatMap((j) => j.familyNames), 'housekeeper_collector_success', 'housekeeper_collector_duration_seconds'])];
+  }
+
+  /**
+   * Collects everything, finishing within deadlineMs. A scrape arriving while a collection
+   * is in flight waits for that one (up to its own deadline) instead of starting another.
+   */
+  async collect(deadlineMs: number): Promise<void> {
+    if (this.inFlight === undefined) {
+      this.inFlight = this.runTargets(this.targetNames(), deadlineMs)
+        .then(() => {
+          // Counts even when nothing ran (no targets, or all joined), so the render is fresh.
+          this.generation++;
+        })
+        .finally(() => {
+          this.inFlight = undefined;
+        });
+      return this.inFlight;
+    }
+    await within(this.inFlight, deadlineMs);
+  }
+
+  /** Collects one target's collectors (for /probe), sharing a collection of it in flight. */
+  async collectTarget(target: string, deadlineMs: number): Promise<void> {
+    await this.runTargets([target], deadlineMs);
+  }
+
+  /**
+   * Starts a collection of the targets that have none in flight and waits (up to the
+   * deadline) for those that do; the fresh ones are published together in one step.
+   */
+  private async runTargets(names: readonly string[], deadlineMs: number): Promise<void> {
+    const joined = names.flatMap((n) => this.running.get(n) ?? []);
+    const fresh = names.filter((n) => !this.running.has(n));
+    const run = fresh.length === 0 ? undefined : this.runFresh(fresh, deadlineMs);
+    await Promise.all([run, joined.length === 0 ? undefined : within(Promise.all(joined), deadlineMs)]);
+  }
+
+  private runFresh(names: readonly string[], deadlineMs: number): Promise<void> {
+    const jobs = this.jobs.filter((j) => names.includes(j.target.name));
+    const run = Promise.all(jobs.map((job) => this.runOne(job, deadlineMs))).then((outcomes) => {
+      this.publish(outcomes);
+      this.generation++;
+    });
+    const done = run.finally(() => {
+      for (const n of names) if (this.running.get(n) === run) this.running.delete(n);
+    });
+    for (const n of names) this.running.set(n, run);
+    return done;
   }
 
   private async runOne(job: Job, deadlineMs: number): Promise<Outcome> {
@@ -208,12 +265,19 @@ export class CollectorRunner {
     job.lastOk = false;
   }
 
-  /** Replaces every collector family's content at once, so label sets that vanished vanish. */
-  private publish(outcomes: Outcome[]): void {
+  /**
+   * Records the fresh outcomes and replaces every collector family's content at once from
+   * every target's last outcome, so label sets that vanished vanish and a one-target
+   * collection leaves the others' series as they were.
+   */
+  private publish(fresh: Outcome[]): void {
+    for (const o of fresh) o.job.last = o;
     for (const f of this.families) f.reset();
     this.success.reset();
     this.duration.reset();
-    for (const { job, ok, seconds, samples } of outcomes) {
+    for (const { last } of this.jobs) {
+      if (last === undefined) continue;
+      const { job, ok, seconds, samples } = last;
       const labels = { collector: job.collector, target: job.target.name };
       this.success.set(labels, ok ? 1 : 0);
       this.duration.set(labels, seconds);

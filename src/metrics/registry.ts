@@ -84,26 +84,44 @@ const RegistryWithType = Registry as unknown as new (contentType: string) => {
   getMetricsAsString(metric: MetricView): Promise<string>;
 };
 const omRenderer = new RegistryWithType(Registry.OPENMETRICS_CONTENT_TYPE);
+const textRenderer = new RegistryWithType(Registry.PROMETHEUS_CONTENT_TYPE);
+
+type Sample = MetricObjectWithValues<MetricValue<string>>;
+
+/** OpenMetrics' view of a family (see renderOpenMetrics). */
+function openMetricsView(m: Sample): Sample {
+  if ((m.type as unknown) !== 'counter') return m;
+  // OpenMetrics requires counters to end in _total and renderers append it. The anchor
+  // exporters' counters without it (postgres_exporter's pg_stat_database_*) must keep their
+  // names, so in OpenMetrics they are typed "unknown", which allows any name: Prometheus
+  // stores the same series whichever format it scraped.
+  if (!m.name.endsWith('_total')) return { ...m, type: 'unknown' as unknown as typeof m.type };
+  return { ...m, name: m.name.replace(/_total$/, '') };
+}
 
 export async function renderOpenMetrics(registry: Registry): Promise<string> {
-  const metrics = registry.getMetricsAsArray() as unknown as Metric[];
+  return renderSelected(registry.getMetricsAsArray() as unknown as Metric[], true);
+}
+
+/**
+ * Renders the given families, keeping only the series whose labels pass `keep` when given (the families
+ * themselves keep their HELP and TYPE). Used by /probe for one target's series, and for all
+ * of OpenMetrics.
+ */
+export async function renderSelected(metrics: readonly Metric[], openMetrics: boolean, keep?: (labels: Partial<Record<string, string | number>>) => boolean): Promise<string> {
+  const renderer = openMetrics ? omRenderer : textRenderer;
   const parts = await Promise.all(
     metrics.map((metric) =>
-      omRenderer.getMetricsAsString({
+      renderer.getMetricsAsString({
         get: async () => {
           const m = await metric.get();
-          if ((m.type as unknown) !== 'counter') return m;
-          // OpenMetrics requires counters to end in _total and renderers append it. The
-          // anchor exporters' counters without it (postgres_exporter's pg_stat_database_*)
-          // must keep their names, so in OpenMetrics they are typed "unknown", which allows
-          // any name: Prometheus stores the same series whichever format it scraped.
-          if (!m.name.endsWith('_total')) return { ...m, type: 'unknown' as unknown as typeof m.type };
-          return { ...m, name: m.name.replace(/_total$/, '') };
+          const kept = keep === undefined ? m : { ...m, values: m.values.filter((v) => keep(v.labels)) };
+          return openMetrics ? openMetricsView(kept) : kept;
         },
       }),
     ),
   );
-  return `${parts.join('\n')}\n# EOF\n`;
+  return openMetrics ? `${parts.join('\n')}\n# EOF\n` : `${parts.join('\n\n')}\n`;
 }
 
 export function wantsOpenMetrics(accept: string | undefined): boolean {
