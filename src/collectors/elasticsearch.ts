@@ -1,6 +1,7 @@
 import { esModule, type ElasticsearchTarget } from '../targets/elasticsearch.ts';
 import type { MetricFactory } from '../metrics/registry.ts';
 import { defineCollector, type CollectContext } from './collector.ts';
+import { declareNodeMetrics, NODE_STATS_METRICS, stageNodeStats } from './elasticsearch-nodes.ts';
 
 // Elasticsearch, with elasticsearch_exporter's names where it has the metric (cluster health,
 // snapshot stats) and an `elasticsearch_index_pattern_` family for the runbook's retention check,
@@ -29,6 +30,10 @@ import { defineCollector, type CollectContext } from './collector.ts';
 //     total, remaining }
 //   Newest first and bounded (the exporter lists every snapshot of the repository); `total`
 //   counts them all. The `state` filter would find the last success exactly but needs 9.1.
+// - GET /_nodes/stats/{metric}: every node's JVM, file system, indices, thread pool, breaker,
+//   OS, process and transport statistics, in elasticsearch-nodes.ts. Its failure (a user
+//   without the `monitor` privilege gets 403) sets elasticsearch_node_stats_up 0 and leaves
+//   the rest of the collection standing.
 
 /** Snapshots read per scrape; the last success is looked for among these. */
 export const SNAPSHOT_WINDOW = 25;
@@ -68,6 +73,7 @@ function declare(f: MetricFactory) {
     lastStart: g('elasticsearch_snapshot_stats_snapshot_start_time_timestamp', 'Start time of the newest snapshot, whatever its state, seconds since epoch.', snap),
     lastEnd: g('elasticsearch_snapshot_stats_snapshot_end_time_timestamp', 'End time of the newest snapshot, seconds since epoch (absent while it runs).', snap),
     lastFailedShards: g('elasticsearch_snapshot_stats_snapshot_failed_shards', 'Failed shards of the newest snapshot.', snap),
+    nodeStats: declareNodeMetrics(f),
   };
 }
 type Metrics = ReturnType<typeof declare>;
@@ -129,6 +135,30 @@ async function collectPattern(ctx: CollectContext<ElasticsearchTarget>, m: Metri
   if (oldest !== undefined) ctx.set(m.patternOldest, labels, Math.max(0, (now - oldest) / 1000));
 }
 
+/** The last node-stats failure per target, so a lasting one is logged at warn once. */
+const nodeStatsErrors = new WeakMap<ElasticsearchTarget, string>();
+
+async function collectNodeStats(ctx: CollectContext<ElasticsearchTarget>, m: Metrics): Promise<void> {
+  const t = ctx.target;
+  const where = { target: t.name, request: 'GET /_nodes/stats' };
+  let res;
+  try {
+    res = await t.client.nodes.stats({ metric: NODE_STATS_METRICS }, { signal: ctx.signal });
+  } catch (err) {
+    // The deadline is the whole collection's, not this request's.
+    if (ctx.signal.aborted) throw err;
+    ctx.set(m.nodeStats.up, {}, 0);
+    const msg = describeError(err);
+    if (nodeStatsErrors.get(t) !== msg) ctx.log.warn({ ...where, err: msg }, 'node stats failed');
+    else ctx.log.debug({ ...where, err: msg }, 'node stats failed');
+    nodeStatsErrors.set(t, msg);
+    return;
+  }
+  if (nodeStatsErrors.delete(t)) ctx.log.info(where, 'node stats recovered');
+  ctx.set(m.nodeStats.up, {}, 1);
+  stageNodeStats(ctx, m.nodeStats, res);
+}
+
 async function collectSnapshots(ctx: CollectContext<ElasticsearchTarget>, m: Metrics, repository: string): Promise<void> {
   const res = await step(`GET /_snapshot/${repository}/_all`, () =>
     ctx.target.client.snapshot.get(
@@ -176,6 +206,7 @@ export default defineCollector<ElasticsearchTarget, Metrics>({
     const now = Date.now();
     // The client's pool (2 sockets) bounds how many of these run at once.
     await Promise.all([
+      collectNodeStats(ctx, m),
       ...t.indexPatterns.map((p) => collectPattern(ctx, m, p, now)),
       ...(t.snapshotRepository !== undefined ? [collectSnapshots(ctx, m, t.snapshotRepository)] : []),
     ]);

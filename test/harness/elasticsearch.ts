@@ -20,6 +20,8 @@
 //   (format=json; values are strings; bytes=b gives plain byte counts, otherwise "1.2kb"-style)
 // - GET /_snapshot/{repo}/{snapshot}  https://www.elastic.co/docs/api/doc/elasticsearch/operation/operation-snapshot-get
 //   (sort=start_time|name, order, size, offset; `total` and `remaining`; 404 repository_missing_exception)
+// - GET /_nodes[/{node_id}]/stats[/{metric}]  https://www.elastic.co/docs/api/doc/elasticsearch/operation/operation-nodes-stats
+//   (Elasticsearch 8's shape, per node from `nodes`: see elasticsearch-nodes.ts)
 // - `hang: true` accepts connections and reads requests but never answers.
 //
 // For the Elasticsearch actions (es-delete-old-indices, es-forcemerge, es-snapshot):
@@ -53,6 +55,9 @@
 // assert exactly which indices were named.
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { defaultNodes, nodesStats, NodeStatsRequestError, type MockNode } from './elasticsearch-nodes.ts';
+
+export type { MockNode } from './elasticsearch-nodes.ts';
 
 export type Color = 'green' | 'yellow' | 'red';
 
@@ -138,6 +143,8 @@ export interface MockState {
   unassignedShards: number;
   delayedUnassignedShards: number;
   pendingTasks: number;
+  /** The nodes _nodes/stats reports (two by default: a data node and a coordinating-only one). */
+  nodes: MockNode[];
   indices: MockIndex[];
   /** Snapshot repositories by name. */
   repositories: Record<string, MockSnapshot[]>;
@@ -198,6 +205,7 @@ function defaultState(): MockState {
     unassignedShards: 0,
     delayedUnassignedShards: 0,
     pendingTasks: 0,
+    nodes: defaultNodes(),
     indices: [],
     repositories: {},
     auth: undefined,
@@ -261,6 +269,7 @@ const STATS_PARAMS = [
 const DELETE_INDEX_PARAMS = ['allow_no_indices', 'expand_wildcards', 'ignore_unavailable', 'master_timeout', 'timeout'];
 const FORCEMERGE_PARAMS = ['allow_no_indices', 'expand_wildcards', 'flush', 'ignore_unavailable', 'max_num_segments', 'only_expunge_deletes', 'wait_for_completion'];
 const TASK_PARAMS = ['timeout', 'wait_for_completion'];
+const NODES_STATS_PARAMS = ['completion_fields', 'fielddata_fields', 'fields', 'groups', 'include_segment_file_sizes', 'include_unloaded_segments', 'level', 'timeout', 'types'];
 const SNAPSHOT_CREATE_PARAMS = ['master_timeout', 'wait_for_completion'];
 
 class HttpError extends Error {
@@ -735,6 +744,16 @@ function route(state: MockState, method: string, path: string, q: Record<string,
       task_max_waiting_in_queue_millis: 0,
       active_shards_percent_as_number: state.activeShards === 0 ? 100 : (100 * state.activeShards) / (state.activeShards + state.unassignedShards),
     };
+  }
+  if (p0 === '_nodes' && (parts[1] === 'stats' || parts[2] === 'stats') && parts.length <= 4) {
+    checkParams(NODES_STATS_PARAMS);
+    const [ids, metric] = parts[1] === 'stats' ? [undefined, parts[2]] : [parts[1], parts[3]];
+    try {
+      return nodesStats(state.clusterName, state.nodes, ids, metric);
+    } catch (err) {
+      if (err instanceof NodeStatsRequestError) throw esError(400, 'illegal_argument_exception', err.message);
+      throw err;
+    }
   }
   if (parts[0] === '_cat' && parts[1] === 'indices' && parts.length <= 3) {
     checkParams(CAT_PARAMS);
