@@ -4,6 +4,7 @@ import { startElasticsearchMock, type ElasticsearchMock, type MockSnapshot } fro
 import { find, startService, value, type Service } from './helpers/service.ts';
 import { SNAPSHOT_WINDOW } from '../src/collectors/elasticsearch.ts';
 import { freePort } from './harness/ports.ts';
+import { BREAKERS, defaultNodes, THREAD_POOLS } from './harness/elasticsearch-nodes.ts';
 
 // The Elasticsearch collector, through the official client, against the harness's stand-in
 // (no Elasticsearch can run here; test/harness/elasticsearch.ts answers with the documented shapes).
@@ -306,4 +307,212 @@ elasticsearch:
     await s.close();
     await secured.close();
   }
+});
+
+// elasticsearch_exporter's node-stats families, with the labels each adds to the node's own:
+// what its community dashboards and awesome-prometheus-alerts' rules query.
+const NODE_LABELS = ['cluster', 'host', 'name', 'es_master_node', 'es_data_node', 'es_ingest_node', 'es_client_node'];
+const EXPORTER_NODE_FAMILIES: Record<string, string[]> = {
+  elasticsearch_jvm_memory_used_bytes: ['area'],
+  elasticsearch_jvm_memory_committed_bytes: ['area'],
+  elasticsearch_jvm_memory_max_bytes: ['area'],
+  elasticsearch_jvm_memory_pool_used_bytes: ['pool'],
+  elasticsearch_jvm_memory_pool_max_bytes: ['pool'],
+  elasticsearch_jvm_memory_pool_peak_used_bytes: ['pool'],
+  elasticsearch_jvm_memory_pool_peak_max_bytes: ['pool'],
+  elasticsearch_jvm_gc_collection_seconds_count: ['gc'],
+  elasticsearch_jvm_gc_collection_seconds_sum: ['gc'],
+  elasticsearch_filesystem_data_size_bytes: ['mount', 'path'],
+  elasticsearch_filesystem_data_free_bytes: ['mount', 'path'],
+  elasticsearch_filesystem_data_available_bytes: ['mount', 'path'],
+  elasticsearch_indices_docs: [],
+  elasticsearch_indices_docs_deleted: [],
+  elasticsearch_indices_store_size_bytes: [],
+  elasticsearch_indices_indexing_index_total: [],
+  elasticsearch_indices_indexing_index_time_seconds_total: [],
+  elasticsearch_indices_indexing_delete_total: [],
+  elasticsearch_indices_indexing_delete_time_seconds_total: [],
+  elasticsearch_indices_search_query_total: [],
+  elasticsearch_indices_search_query_time_seconds: [],
+  elasticsearch_indices_search_fetch_total: [],
+  elasticsearch_indices_search_fetch_time_seconds: [],
+  elasticsearch_indices_get_total: [],
+  elasticsearch_indices_get_time_seconds: [],
+  elasticsearch_indices_merges_total: [],
+  elasticsearch_indices_merges_docs_total: [],
+  elasticsearch_indices_merges_total_size_bytes_total: [],
+  elasticsearch_indices_merges_total_time_seconds_total: [],
+  elasticsearch_indices_refresh_total: [],
+  elasticsearch_indices_refresh_time_seconds_total: [],
+  elasticsearch_indices_flush_total: [],
+  elasticsearch_indices_flush_time_seconds: [],
+  elasticsearch_indices_segments_count: [],
+  elasticsearch_indices_segments_memory_bytes: [],
+  elasticsearch_indices_fielddata_memory_size_bytes: [],
+  elasticsearch_indices_fielddata_evictions: [],
+  elasticsearch_indices_query_cache_memory_size_bytes: [],
+  elasticsearch_indices_query_cache_evictions: [],
+  elasticsearch_indices_query_cache_count: ['cache'],
+  elasticsearch_indices_request_cache_memory_size_bytes: [],
+  elasticsearch_indices_request_cache_count: ['cache'],
+  elasticsearch_indices_translog_operations: [],
+  elasticsearch_indices_translog_size_in_bytes: [],
+  elasticsearch_thread_pool_active_count: ['type'],
+  elasticsearch_thread_pool_queue_count: ['type'],
+  elasticsearch_thread_pool_rejected_count: ['type'],
+  elasticsearch_thread_pool_completed_count: ['type'],
+  elasticsearch_thread_pool_threads_count: ['type'],
+  elasticsearch_thread_pool_largest_count: ['type'],
+  elasticsearch_breakers_estimated_size_bytes: ['breaker'],
+  elasticsearch_breakers_limit_size_bytes: ['breaker'],
+  elasticsearch_breakers_tripped: ['breaker'],
+  elasticsearch_os_cpu_percent: [],
+  elasticsearch_os_load1: [],
+  elasticsearch_os_load5: [],
+  elasticsearch_os_load15: [],
+  elasticsearch_os_mem_free_bytes: [],
+  elasticsearch_os_mem_used_bytes: [],
+  elasticsearch_process_cpu_percent: [],
+  elasticsearch_process_cpu_seconds_total: [],
+  elasticsearch_process_open_files_count: [],
+  elasticsearch_process_max_files_descriptors: [],
+  elasticsearch_transport_rx_packets_total: [],
+  elasticsearch_transport_rx_size_bytes_total: [],
+  elasticsearch_transport_tx_packets_total: [],
+  elasticsearch_transport_tx_size_bytes_total: [],
+};
+const DATA_NODE = { ...T, cluster: 'logs-cluster', name: 'es-data-0' };
+const COORD_NODE = { ...T, cluster: 'logs-cluster', name: 'es-coord-0' };
+
+test('node stats: every exporter family, on both nodes, with the exporter\'s labels and role values', async () => {
+  es.state.nodes = defaultNodes();
+  const { status, body } = await scrape(svc);
+  assert.equal(status, 200);
+  assert.equal(value(body, 'elasticsearch_node_stats_up', T), 1);
+  for (const [family, extra] of Object.entries(EXPORTER_NODE_FAMILIES)) {
+    for (const node of [DATA_NODE, COORD_NODE]) {
+      const samples = find(body, family, node);
+      assert.ok(samples.length > 0, `${family} for ${node.name}`);
+      for (const s of samples) assert.deepEqual(Object.keys(s.labels).sort(), ['target', ...NODE_LABELS, ...extra].sort(), `${family} labels`);
+    }
+  }
+  // Roles: a master-eligible data (tiers included) and ingest node, and a coordinating-only one.
+  const heap = (n: typeof DATA_NODE) => find(body, 'elasticsearch_jvm_memory_used_bytes', { ...n, area: 'heap' })[0]?.labels;
+  assert.deepEqual(
+    [heap(DATA_NODE)?.['es_master_node'], heap(DATA_NODE)?.['es_data_node'], heap(DATA_NODE)?.['es_ingest_node'], heap(DATA_NODE)?.['es_client_node'], heap(DATA_NODE)?.['host']],
+    ['true', 'true', 'true', 'true', '10.0.0.11'],
+  );
+  assert.deepEqual(
+    [heap(COORD_NODE)?.['es_master_node'], heap(COORD_NODE)?.['es_data_node'], heap(COORD_NODE)?.['es_ingest_node'], heap(COORD_NODE)?.['es_client_node']],
+    ['false', 'false', 'false', 'true'],
+  );
+  // Thread pools and breakers: the node's fixed sets, all of them, each once per node.
+  assert.deepEqual(find(body, 'elasticsearch_thread_pool_rejected_count', DATA_NODE).map((s) => s.labels['type']).sort(), [...THREAD_POOLS].sort());
+  assert.deepEqual(find(body, 'elasticsearch_breakers_tripped', COORD_NODE).map((s) => s.labels['breaker']).sort(), [...BREAKERS].sort());
+  assert.deepEqual(find(body, 'elasticsearch_jvm_gc_collection_seconds_count', DATA_NODE).map((s) => s.labels['gc']).sort(), ['old', 'young']);
+  assert.match(body, /# HELP elasticsearch_thread_pool_rejected_count .*fixed set/);
+  assert.match(body, /# TYPE elasticsearch_thread_pool_rejected_count counter/);
+  // One request, for the sections read and not the heavy ones (http lists every client).
+  const asked = es.requests.filter((r) => r.path.startsWith('/_nodes/')).at(-1);
+  assert.equal(decodeURIComponent(asked?.path ?? ''), '/_nodes/stats/indices,os,process,jvm,thread_pool,fs,transport,breaker');
+});
+
+test('node stats: values in base units (ms to seconds, bytes, percent), and they move with the cluster', async () => {
+  const nodes = defaultNodes();
+  const data = nodes[0];
+  assert.ok(data);
+  Object.assign(data, {
+    heapUsedBytes: 3_000_000_000,
+    heapMaxBytes: 4_000_000_000,
+    gcOldCount: 7,
+    gcOldMillis: 1_234,
+    indexTotal: 500,
+    indexTimeMillis: 2_500,
+    queryTimeMillis: 750,
+    writeRejected: 3,
+    parentTripped: 1,
+    osCpuPercent: 87,
+    processCpuPercent: 64,
+    processCpuMillis: 7_200_500,
+    openFileDescriptors: 1_001,
+    fs: { ...data.fs, totalBytes: 1_000_000, freeBytes: 300_000, availableBytes: 250_000 },
+  });
+  es.state.nodes = nodes;
+  try {
+    let { body } = await scrape(svc);
+    const heap = { ...DATA_NODE, area: 'heap' };
+    assert.equal(value(body, 'elasticsearch_jvm_memory_used_bytes', heap), 3_000_000_000);
+    assert.equal(value(body, 'elasticsearch_jvm_memory_max_bytes', heap), 4_000_000_000);
+    assert.equal(value(body, 'elasticsearch_jvm_gc_collection_seconds_count', { ...DATA_NODE, gc: 'old' }), 7);
+    assert.equal(value(body, 'elasticsearch_jvm_gc_collection_seconds_sum', { ...DATA_NODE, gc: 'old' }), 1.234, 'ms to seconds');
+    assert.equal(value(body, 'elasticsearch_indices_indexing_index_time_seconds_total', DATA_NODE), 2.5);
+    assert.equal(value(body, 'elasticsearch_indices_search_query_time_seconds', DATA_NODE), 0.75);
+    assert.equal(value(body, 'elasticsearch_process_cpu_seconds_total', DATA_NODE), 7_200.5);
+    assert.equal(value(body, 'elasticsearch_os_cpu_percent', DATA_NODE), 87, 'percent stays 0-100');
+    assert.equal(value(body, 'elasticsearch_process_cpu_percent', DATA_NODE), 64);
+    assert.equal(value(body, 'elasticsearch_process_open_files_count', DATA_NODE), 1_001);
+    assert.equal(value(body, 'elasticsearch_os_load1', DATA_NODE), 1.25);
+    const fs = { ...DATA_NODE, path: '/usr/share/elasticsearch/data', mount: '/ (/dev/nvme0n1p1)' };
+    assert.equal(value(body, 'elasticsearch_filesystem_data_size_bytes', fs), 1_000_000);
+    assert.equal(value(body, 'elasticsearch_filesystem_data_free_bytes', fs), 300_000);
+    assert.equal(value(body, 'elasticsearch_filesystem_data_available_bytes', fs), 250_000);
+    assert.equal(value(body, 'elasticsearch_thread_pool_rejected_count', { ...DATA_NODE, type: 'write' }), 3);
+    assert.equal(value(body, 'elasticsearch_breakers_tripped', { ...DATA_NODE, breaker: 'parent' }), 1);
+    assert.equal(value(body, 'elasticsearch_breakers_limit_size_bytes', { ...DATA_NODE, breaker: 'parent' }), 3_800_000_000, '95% of the heap');
+    // The other node keeps its own values.
+    assert.equal(value(body, 'elasticsearch_jvm_memory_used_bytes', { ...COORD_NODE, area: 'heap' }), 0.5 * 1024 ** 3);
+
+    // The cluster works on: counters grow, gauges follow.
+    Object.assign(data, { heapUsedBytes: 1_000_000_000, gcOldCount: 8, gcOldMillis: 2_000, writeRejected: 10, indexTotal: 900, osCpuPercent: 15 });
+    ({ body } = await scrape(svc));
+    assert.equal(value(body, 'elasticsearch_jvm_memory_used_bytes', heap), 1_000_000_000);
+    assert.equal(value(body, 'elasticsearch_jvm_gc_collection_seconds_sum', { ...DATA_NODE, gc: 'old' }), 2);
+    assert.equal(value(body, 'elasticsearch_thread_pool_rejected_count', { ...DATA_NODE, type: 'write' }), 10);
+    assert.equal(value(body, 'elasticsearch_indices_indexing_index_total', DATA_NODE), 900);
+    assert.equal(value(body, 'elasticsearch_os_cpu_percent', DATA_NODE), 15);
+  } finally {
+    es.state.nodes = defaultNodes();
+  }
+});
+
+test('node stats: a node that does not answer loses its series, the others stay', async () => {
+  const nodes = defaultNodes();
+  const coord = nodes[1];
+  assert.ok(coord);
+  coord.unreachable = true;
+  es.state.nodes = nodes;
+  try {
+    const { body } = await scrape(svc);
+    assert.equal(value(body, 'elasticsearch_node_stats_up', T), 1, 'a partial answer is an answer');
+    assert.ok(find(body, 'elasticsearch_jvm_memory_used_bytes', DATA_NODE).length > 0);
+    assert.equal(find(body, 'elasticsearch_jvm_memory_used_bytes', COORD_NODE).length, 0);
+  } finally {
+    es.state.nodes = defaultNodes();
+  }
+});
+
+test('node stats refused (403): node_stats_up 0, cluster health and index metrics still served', async () => {
+  es.state.fail = {
+    status: 403,
+    type: 'security_exception',
+    reason: 'action [cluster:monitor/nodes/stats] is unauthorized for user [housekeeper] with effective roles [logs_reader]',
+    path: /^\/_nodes\//,
+  };
+  try {
+    const { status, body } = await scrape(svc);
+    assert.equal(status, 200);
+    assert.equal(value(body, 'elasticsearch_node_stats_up', T), 0);
+    assert.equal(value(body, 'elasticsearch_cluster_health_up', T), 1);
+    assert.equal(value(body, 'housekeeper_collector_success', { collector: 'elasticsearch', target: 'logs' }), 1);
+    assert.equal(value(body, 'elasticsearch_cluster_health_status', { ...T, cluster: 'logs-cluster', color: 'green' }), 1);
+    assert.equal(value(body, 'elasticsearch_index_pattern_indices', { ...T, pattern: 'logs-*' }), 5);
+    assert.equal(find(body, 'elasticsearch_jvm_memory_used_bytes').length, 0, 'no stale node series');
+    assert.ok(svc.lines.some((l) => l.includes('node stats failed') && l.includes('HTTP 403 security_exception')), 'the log says what failed');
+  } finally {
+    es.state.fail = undefined;
+  }
+  const { body } = await scrape(svc);
+  assert.equal(value(body, 'elasticsearch_node_stats_up', T), 1);
+  assert.ok(find(body, 'elasticsearch_jvm_memory_used_bytes', DATA_NODE).length > 0, 'back after the 403');
+  assert.ok(svc.lines.some((l) => l.includes('node stats recovered')));
 });
