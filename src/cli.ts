@@ -4,12 +4,13 @@ import { createLogger } from './log.ts';
 import { buildApp, type App } from './app.ts';
 import { Samples, evaluate, renderTable } from './check/checks.ts';
 import { remediationChecks } from './check/remediation.ts';
+import { ALERTS_USAGE, alertsCommand } from './alerts/command.ts';
 
 // `housekeeper check [--json]`: the runbook's morning check in one command. One collection
 // of every configured target, evaluated against the runbook's thresholds; exit 0 when all is
 // green, 1 when anything warns or fails, 2 on a bad config.
 
-const USAGE = 'usage: housekeeper check [--json]   (config from HOUSEKEEPER_CONFIG)\n       housekeeper serve';
+const USAGE = `usage: housekeeper check [--json]   (config from HOUSEKEEPER_CONFIG)\n       housekeeper serve\n${ALERTS_USAGE.replace(/^usage: /, '       ')}`;
 
 /** How long `check` waits for the background checks (FAISS, backup verification) to report. */
 const BACKGROUND_WAIT_MS = 120_000;
@@ -50,6 +51,15 @@ async function check(json: boolean): Promise<number> {
 }
 
 async function main(): Promise<void> {
+  // `alerts` has options of its own; it needs no config.
+  if (process.argv[2] === 'alerts') {
+    process.exitCode = alertsCommand(
+      process.argv.slice(3),
+      (s) => process.stdout.write(s),
+      (s) => process.stderr.write(s),
+    );
+    return;
+  }
   const { positionals, values } = parseArgs({ allowPositionals: true, options: { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } });
   const cmd = positionals[0] ?? 'serve';
   if (values.help) {
