@@ -291,8 +291,8 @@ test('the backups collector reports the new backups as verified through /metrics
     ['database', 'vector_index', 'configuration'].every((kind) => value(b, 'backup_last_verified_success', { ...T, kind }) === 1),
   );
   for (const kind of ['database', 'vector_index', 'configuration']) {
-    assert.equal(value(body, 'backup_count', { ...T, kind, source: 'housekeeper' }), 1, kind);
-    assert.equal(value(body, 'backup_count', { ...T, kind, source: 'foreign' }), 0, kind);
+    assert.equal(value(body, 'backup_files', { ...T, kind, source: 'housekeeper' }), 1, kind);
+    assert.equal(value(body, 'backup_files', { ...T, kind, source: 'foreign' }), 0, kind);
     assert.ok((value(body, 'backup_last_good_timestamp_seconds', { ...T, kind }) ?? 0) > 0, kind);
   }
   assert.equal(value(body, 'backup_last_timestamp_seconds', { ...T, kind: 'database', source: 'housekeeper' }), Date.parse(manifestOf(firstDump).created_at) / 1000);
@@ -482,9 +482,9 @@ test('retention keeps the newest N per kind and source, drops those past max_age
   assert.equal(after.length, 2);
   assert.ok(!after.includes('faiss-docs-old.tar'), 'older than max_age: pruned');
 
-  const body = await scrapeUntil(svc, 'counts after pruning', (b) => value(b, 'backup_count', { ...T, kind: 'configuration', source: 'housekeeper' }) === 3);
-  assert.equal(value(body, 'backup_count', { ...T, kind: 'configuration', source: 'foreign' }), 1);
-  assert.equal(value(body, 'backup_count', { ...T, kind: 'vector_index', source: 'housekeeper' }), 2);
+  const body = await scrapeUntil(svc, 'counts after pruning', (b) => value(b, 'backup_files', { ...T, kind: 'configuration', source: 'housekeeper' }) === 3);
+  assert.equal(value(body, 'backup_files', { ...T, kind: 'configuration', source: 'foreign' }), 1);
+  assert.equal(value(body, 'backup_files', { ...T, kind: 'vector_index', source: 'housekeeper' }), 2);
 });
 
 test('a failing pg_dump leaves nothing behind and says why without the password; verbatim config copy is marked', async () => {

@@ -175,19 +175,31 @@ describe('a directory with good, stale, corrupt, foreign and unreadable backups'
     assert.equal(value(body, 'backup_directory_readable', T), 1);
     const k = (kind: string, source: string) => ({ ...T, kind, source });
     // the dangling link and the in-progress temp file are not backups
-    assert.equal(value(body, 'backup_count', k('database', 'housekeeper')), 2);
-    assert.equal(value(body, 'backup_count', k('database', 'foreign')), 0);
+    assert.equal(value(body, 'backup_files', k('database', 'housekeeper')), 2);
+    assert.equal(value(body, 'backup_files', k('database', 'foreign')), 0);
     assert.equal(value(body, 'backup_last_timestamp_seconds', k('database', 'housekeeper')), epoch('2026-01-02T02:00:00Z'));
     assert.equal(value(body, 'backup_last_size_bytes', k('database', 'housekeeper')), readFileSync(dump).length);
     assert.equal(value(body, 'backup_last_timestamp_seconds', k('database', 'foreign')), 0);
     assert.equal(value(body, 'backup_last_timestamp_seconds', k('configuration', 'housekeeper')), epoch('2020-01-01T00:00:00Z'));
-    assert.equal(value(body, 'backup_count', k('configuration', 'housekeeper')), 1, 'the FIFO is not counted');
+    assert.equal(value(body, 'backup_files', k('configuration', 'housekeeper')), 1, 'the FIFO is not counted');
     // foreign: file time and size only
-    assert.equal(value(body, 'backup_count', k('document_store', 'foreign')), 2);
-    assert.equal(value(body, 'backup_count', k('document_store', 'housekeeper')), 0);
+    assert.equal(value(body, 'backup_files', k('document_store', 'foreign')), 2);
+    assert.equal(value(body, 'backup_files', k('document_store', 'housekeeper')), 0);
     assert.equal(value(body, 'backup_last_timestamp_seconds', k('document_store', 'foreign')), epoch('2026-01-02T04:00:00Z'));
     assert.equal(value(body, 'backup_last_size_bytes', k('document_store', 'foreign')), 2345);
-    assert.equal(value(body, 'backup_count', k('secrets', 'housekeeper')), 2);
+    assert.equal(value(body, 'backup_files', k('secrets', 'housekeeper')), 2);
+  });
+
+  test('promtool check metrics: no warning on the backup families', async () => {
+    const body = (await svc.scrape()).body;
+    const ours = body.split('\n').filter((l) => /^(# (HELP|TYPE) )?backup_/.test(l)).join('\n') + '\n';
+    assert.match(ours, /^backup_files\{/m, 'the lint saw the per-kind series');
+    // promtool exits 1 on warnings, printing them on stdout; 0 and no output when clean.
+    const r = await new Promise<{ code: number | null; out: string }>((res) => {
+      const p = execFile('promtool', ['check', 'metrics'], (err, stdout, stderr) => res({ code: err ? ((err as { code?: number }).code ?? 1) : 0, out: stdout + stderr }));
+      p.stdin?.end(ours);
+    });
+    assert.deepEqual({ code: r.code, out: r.out.trim() }, { code: 0, out: '' });
   });
 
   test('verification: good dumps pass, a checksum lie fails, the older good one is the last verified', async () => {
@@ -303,7 +315,7 @@ test('a missing directory is a metric, not a failed scrape', async () => {
     assert.equal(value(r.body, 'housekeeper_collector_success', { collector: 'backups', target: 'backups' }), 1);
     assert.equal(value(r.body, 'backup_directory_readable', T), 0);
     assert.equal(value(r.body, 'backup_errors', { ...T, reason: 'directory_unreadable' }), 1);
-    assert.equal(find(r.body, 'backup_count').length, 0, 'unknown is not zero: no per-kind series');
+    assert.equal(find(r.body, 'backup_files').length, 0, 'unknown is not zero: no per-kind series');
   } finally {
     await svc.close();
   }

@@ -75,7 +75,7 @@ function rows(d: dashboard.DashboardBuilder): void {
       columns(
         table('Backups by kind and source', 'bytes', 'Per kind and source (housekeeper: with a manifest; foreign: made by another tool): files kept and size of the newest.')
           .span(16)
-          .withTarget(tableQuery(`max by (kind, source) (backup_count${s})`).refId('count'))
+          .withTarget(tableQuery(`max by (kind, source) (backup_files${s})`).refId('count'))
           .withTarget(tableQuery(`max by (kind, source) (backup_last_size_bytes${s})`).refId('size')),
         { rename: { 'Value #count': 'files', 'Value #size': 'newest size' } },
       ).overrideByName('files', [{ id: 'unit', value: 'short' }]),

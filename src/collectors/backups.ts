@@ -12,7 +12,7 @@ function declare(f: MetricFactory) {
   const g = f.gauge.bind(f);
   return {
     readable: g('backup_directory_readable', 'Whether the backup directory could be listed (1) or not (0).'),
-    count: g('backup_count', 'Backup files kept, by kind and source (housekeeper: with a manifest; foreign: made by another tool).', ['kind', 'source']),
+    files: g('backup_files', 'Backup files kept, by kind and source (housekeeper: with a manifest; foreign: made by another tool).', ['kind', 'source']),
     lastTime: g(
       'backup_last_timestamp_seconds',
       'When the newest backup of this kind and source was made, seconds since epoch (manifest created_at; file mtime for foreign backups; 0: none).',
@@ -59,7 +59,7 @@ export default defineCollector<BackupWatcher, Metrics>({
     for (const k of r.kinds) {
       const kind = k.kind;
       for (const source of SOURCES) {
-        set(m.count, { kind, source }, k.count[source]);
+        set(m.files, { kind, source }, k.count[source]);
         set(m.lastTime, { kind, source }, k.last[source]?.at ?? 0);
         set(m.lastSize, { kind, source }, k.last[source]?.size ?? 0);
       }
