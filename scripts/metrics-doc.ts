@@ -11,7 +11,18 @@ export function metricsReference(): string {
   const out: string[] = [];
   const table = (title: string, f: MetricFactory): void => {
     out.push('', `#### ${title}`, '', '| metric | type | labels | meaning |', '| --- | --- | --- | --- |');
-    for (const d of f.declared) out.push(`| \`${d.name}\` | ${d.type} | ${d.labels.join(', ')} | ${d.help.replace(/\|/g, '\\|')} |`);
+    // pg_settings_* is one family per server setting (~250, generated from Postgres): one row.
+    const settings = f.declared.filter((d) => d.name.startsWith('pg_settings_'));
+    for (const d of f.declared) {
+      if (d.name.startsWith('pg_settings_')) {
+        if (d !== settings[0]) continue;
+        out.push(
+          `| \`pg_settings_*\` | gauge | ${d.labels.join(', ')} | ${settings.length} families, one per bool/integer/real server setting, named and converted as postgres_exporter 0.11 does (dots to underscores; time units to \`_seconds\`, size units to \`_bytes\`; bools 1/0; -1 kept), e.g. \`pg_settings_max_connections\`, \`pg_settings_shared_buffers_bytes\`. |`,
+        );
+        continue;
+      }
+      out.push(`| \`${d.name}\` | ${d.type} | ${d.labels.join(', ')} | ${d.help.replace(/\|/g, '\\|')} |`);
+    }
   };
   const own = new MetricFactory(new Registry(), false);
   declareRunnerMetrics(own);

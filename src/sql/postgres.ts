@@ -8,15 +8,13 @@
 // parts' own work (bench/README.md).
 
 /**
- * One row: connection limits (reserved_connections only exists from PG 16, NULL before),
- * whether this server is a replica and its replay lag (0 when it has replayed all it
- * received), the connected database's user-table count, and whether pg_stat_statements is
- * installed there. current_setting() reads one setting; pg_settings would build all ~350.
+ * One row: reserved_connections (PG 16 and later, NULL before; the settings list is read
+ * from PG 15), whether this server is a replica and its replay lag (0 when it has replayed
+ * all it received), the connected database's user-table count, whether pg_stat_statements is
+ * installed there, the version (pg_static) and when the postmaster started.
  */
 export const SERVER = `
-SELECT current_setting('max_connections')::float8 AS max_connections,
-       current_setting('superuser_reserved_connections')::float8 AS superuser_reserved_connections,
-       current_setting('reserved_connections', true)::float8 AS reserved_connections,
+SELECT current_setting('reserved_connections', true)::float8 AS reserved_connections,
        pg_is_in_recovery() AS is_replica,
        CASE
          WHEN NOT pg_is_in_recovery() THEN 0
@@ -25,7 +23,24 @@ SELECT current_setting('max_connections')::float8 AS max_connections,
        END::float8 AS lag_seconds,
        current_database() AS datname,
        (SELECT count(*) FROM pg_stat_user_tables)::float8 AS table_count,
-       EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_stat_statements') AS statements_installed`;
+       EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_stat_statements') AS statements_installed,
+       version() AS version,
+       current_setting('server_version_num')::int AS version_num,
+       EXTRACT(EPOCH FROM pg_postmaster_start_time())::float8 AS start_time_seconds`;
+
+/**
+ * The settings postgres_exporter 0.11 turns into pg_settings_* gauges (its own filter; the
+ * collector converts units as it does). PG_SETTINGS_QUERY adds the description, for
+ * scripts/pg-settings.ts, which generates the list of families.
+ */
+export const SETTINGS = `
+SELECT name, setting, COALESCE(unit, '') AS unit, vartype
+FROM pg_settings
+WHERE vartype IN ('bool', 'integer', 'real') AND name <> 'sync_commit_cancel_wait'`;
+export const PG_SETTINGS_QUERY = `
+SELECT name, COALESCE(unit, '') AS unit, short_desc
+FROM pg_settings
+WHERE vartype IN ('bool', 'integer', 'real') AND name <> 'sync_commit_cancel_wait'`;
 
 /** Connections per database and state, zero-filled so an alert sees 0 rather than nothing. */
 export const ACTIVITY = `
@@ -72,44 +87,88 @@ LEFT JOIN pg_locks l ON l.database = d.oid AND l.mode = m.mode
 WHERE NOT d.datistemplate
 GROUP BY d.datname, m.mode`;
 
-/** Per-database counters, size and transaction ID age (wraparound). */
-export const DATABASES = `
-SELECT s.datname,
-       s.deadlocks::float8, s.xact_commit::float8, s.xact_rollback::float8,
-       s.blks_hit::float8, s.blks_read::float8, s.conflicts::float8, s.temp_bytes::float8,
-       pg_database_size(d.oid)::float8 AS size_bytes,
-       age(d.datfrozenxid)::float8 AS frozenxid_age,
-       mxid_age(d.datminmxid)::float8 AS minmxid_age
+/**
+ * Every row of pg_stat_database, as postgres_exporter reads it (including datid 0, shared
+ * catalogs, with a NULL datname), joined with the recovery-conflict counters of the
+ * databases that have them. Whole rows (s.*), like the anchor's SELECT *: the columns differ
+ * between Postgres versions, and the collector maps those it knows (timestamps arrive as
+ * ISO strings, times in milliseconds as the anchor serves them).
+ */
+export const STAT_DATABASE = `
+SELECT s.*, c.confl_tablespace, c.confl_lock, c.confl_snapshot, c.confl_bufferpin, c.confl_deadlock
 FROM pg_stat_database s
-JOIN pg_database d ON d.oid = s.datid
-WHERE d.datallowconn AND NOT d.datistemplate`;
+LEFT JOIN pg_stat_database_conflicts c ON c.datid = s.datid`;
 
-/** On a primary: each streaming replica's lag in bytes and seconds. */
+/**
+ * Every database's size (as postgres_exporter, templates included) and, for those that
+ * accept connections, its transaction ID ages (wraparound).
+ */
+export const DATABASES = `
+SELECT d.datname,
+       pg_database_size(d.oid)::float8 AS size_bytes,
+       CASE WHEN d.datallowconn AND NOT d.datistemplate THEN age(d.datfrozenxid)::float8 END AS frozenxid_age,
+       CASE WHEN d.datallowconn AND NOT d.datistemplate THEN mxid_age(d.datminmxid)::float8 END AS minmxid_age
+FROM pg_database d`;
+
+/**
+ * The background writer's and the archiver's one row each, whole for the same reason as
+ * STAT_DATABASE (Postgres 17 moved the checkpoint columns out of pg_stat_bgwriter: absent
+ * columns leave their families empty rather than failing the statement).
+ */
+export const BGWRITER = `SELECT * FROM pg_stat_bgwriter`;
+export const ARCHIVER = `SELECT *, EXTRACT(EPOCH FROM now() - last_archived_time)::float8 AS last_archive_age FROM pg_stat_archiver`;
+
+/**
+ * Replication slots and the WAL each one holds back, in bytes (NULL until a slot has a
+ * restart_lsn). On a replica the position is what it received, where pg_current_wal_lsn()
+ * would raise.
+ */
+export const SLOTS = `
+SELECT slot_name::text, COALESCE(database::text, '') AS database, active,
+       pg_wal_lsn_diff(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_receive_lsn() ELSE pg_current_wal_lsn() END,
+                       restart_lsn)::float8 AS lag_bytes
+FROM pg_replication_slots`;
+
+/**
+ * On a primary: each streaming replica's lag in bytes and seconds. slot_name carries the
+ * walsender's pid: postgres_exporter 0.11 fills that label so, and dashboards group by it.
+ */
 export const REPLICAS = `
-SELECT COALESCE(application_name, '') AS application_name,
+SELECT pid::text AS slot_name, COALESCE(application_name, '') AS application_name,
        COALESCE(host(client_addr), 'local') AS client_addr,
        COALESCE(state, '') AS state,
        COALESCE(pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn), 0)::float8 AS lag_bytes,
-       COALESCE(EXTRACT(EPOCH FROM replay_lag), 0)::float8 AS replay_lag_seconds
+       COALESCE(EXTRACT(EPOCH FROM replay_lag), 0)::float8 AS replay_lag_seconds,
+       pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::float8 AS current_wal_lsn_bytes,
+       EXTRACT(EPOCH FROM reply_time)::float8 AS reply_time
 FROM pg_stat_replication
 WHERE NOT pg_is_in_recovery()`;
 
 /**
  * The $2 (COLLECT's second parameter) tables of the connected database with the most dead
- * tuples (bounded cardinality).
+ * tuples (bounded cardinality), with their pg_stat_user_tables and pg_statio_user_tables
+ * counters: one bound for both families.
  */
 export const TABLES = `
-SELECT current_database() AS datname, schemaname, relname,
-       n_live_tup::float8, n_dead_tup::float8,
-       COALESCE(EXTRACT(EPOCH FROM last_vacuum), 0)::float8 AS last_vacuum,
-       COALESCE(EXTRACT(EPOCH FROM last_autovacuum), 0)::float8 AS last_autovacuum,
-       COALESCE(EXTRACT(EPOCH FROM last_analyze), 0)::float8 AS last_analyze,
-       COALESCE(EXTRACT(EPOCH FROM last_autoanalyze), 0)::float8 AS last_autoanalyze,
-       vacuum_count::float8, autovacuum_count::float8,
-       COALESCE(pg_table_size(relid), 0)::float8 AS table_size_bytes,
-       COALESCE(pg_indexes_size(relid), 0)::float8 AS index_size_bytes
-FROM pg_stat_user_tables
-ORDER BY n_dead_tup DESC, relid
+SELECT current_database() AS datname, t.schemaname, t.relname,
+       t.seq_scan::float8, t.seq_tup_read::float8,
+       COALESCE(t.idx_scan, 0)::float8 AS idx_scan, COALESCE(t.idx_tup_fetch, 0)::float8 AS idx_tup_fetch,
+       t.n_tup_ins::float8, t.n_tup_upd::float8, t.n_tup_del::float8, t.n_tup_hot_upd::float8,
+       t.n_live_tup::float8, t.n_dead_tup::float8, t.n_mod_since_analyze::float8,
+       COALESCE(EXTRACT(EPOCH FROM t.last_vacuum), 0)::float8 AS last_vacuum,
+       COALESCE(EXTRACT(EPOCH FROM t.last_autovacuum), 0)::float8 AS last_autovacuum,
+       COALESCE(EXTRACT(EPOCH FROM t.last_analyze), 0)::float8 AS last_analyze,
+       COALESCE(EXTRACT(EPOCH FROM t.last_autoanalyze), 0)::float8 AS last_autoanalyze,
+       t.vacuum_count::float8, t.autovacuum_count::float8, t.analyze_count::float8, t.autoanalyze_count::float8,
+       COALESCE(pg_table_size(t.relid), 0)::float8 AS table_size_bytes,
+       COALESCE(pg_indexes_size(t.relid), 0)::float8 AS index_size_bytes,
+       COALESCE(io.heap_blks_read, 0)::float8 AS heap_blks_read, COALESCE(io.heap_blks_hit, 0)::float8 AS heap_blks_hit,
+       COALESCE(io.idx_blks_read, 0)::float8 AS idx_blks_read, COALESCE(io.idx_blks_hit, 0)::float8 AS idx_blks_hit,
+       COALESCE(io.toast_blks_read, 0)::float8 AS toast_blks_read, COALESCE(io.toast_blks_hit, 0)::float8 AS toast_blks_hit,
+       COALESCE(io.tidx_blks_read, 0)::float8 AS tidx_blks_read, COALESCE(io.tidx_blks_hit, 0)::float8 AS tidx_blks_hit
+FROM pg_stat_user_tables t
+LEFT JOIN pg_statio_user_tables io ON io.relid = t.relid
+ORDER BY t.n_dead_tup DESC, t.relid
 LIMIT $2`;
 
 /** A part's rows as a JSON array ([] when none). */
@@ -121,10 +180,15 @@ const rowsOf = (part: string): string => `(SELECT COALESCE(json_agg(r), '[]'::js
  */
 export const COLLECT = `
 SELECT (SELECT row_to_json(r) FROM (${SERVER}) r) AS server,
+       ${rowsOf(SETTINGS)} AS settings,
        ${rowsOf(ACTIVITY)} AS activity,
        ${rowsOf(LONG_AND_BLOCKED)} AS long_and_blocked,
        ${rowsOf(LOCKS)} AS locks,
+       ${rowsOf(STAT_DATABASE)} AS stat_database,
        ${rowsOf(DATABASES)} AS databases,
+       (SELECT row_to_json(r) FROM (${BGWRITER}) r) AS bgwriter,
+       (SELECT row_to_json(r) FROM (${ARCHIVER}) r) AS archiver,
+       ${rowsOf(SLOTS)} AS slots,
        ${rowsOf(REPLICAS)} AS replicas,
        ${rowsOf(TABLES)} AS tables`;
 
