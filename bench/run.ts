@@ -7,6 +7,7 @@ const benches: Record<string, () => Promise<{ main(): Promise<void> }>> = {
   faiss: () => import('./faiss.ts'),
   webhook: () => import('./webhook.ts'),
   'faiss-rebuild': () => import('./faiss-rebuild.ts'),
+  community: () => import('./community.ts'),
 };
 
 const wanted = process.argv.slice(2);

@@ -18,7 +18,7 @@ import pg from 'pg';
 import { freePort } from '../test/harness/ports.ts';
 import { ManagedProcess, cleanEnv, makeTempDir, removeTempDir, sleep, waitFor, withPortRetry, writeOwnedFile } from '../test/harness/proc.ts';
 import { startStack, type Stack } from '../test/harness/stack.ts';
-import { benchLog, f1, f2, intEnv, quantile, resultsFile, ROOT, scrape, type Scrape } from './lib.ts';
+import { benchLog, cpuMs, f1, f2, intEnv, quantile, resultsFile, ROOT, scrape, type Scrape } from './lib.ts';
 
 const RESULTS = resultsFile('scrape');
 
@@ -33,22 +33,6 @@ if (NODE_FLAGS.some((f) => !f.startsWith('--'))) throw new Error('HOUSEKEEPER_BE
 
 // ---------------------------------------------------------------------------------------
 // /proc
-
-const CLK_TCK = (() => {
-  try {
-    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-  } catch {
-    return 100;
-  }
-})();
-
-/** utime + stime of a process (all its threads), in milliseconds. */
-function cpuMs(pid: number): number {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // Fields after "(comm)": state is field 3, utime 14, stime 15.
-  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return ((Number(rest[11]) + Number(rest[12])) * 1000) / CLK_TCK;
-}
 
 function rssMb(pid: number): number {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');

@@ -30,14 +30,18 @@ export interface Anchors {
 export const POSTGRES_EXPORTER = '/usr/bin/prometheus-postgres-exporter';
 export const REDIS_EXPORTER = '/usr/bin/prometheus-redis-exporter';
 
-interface Spawn {
+export interface Spawn {
   cmd: string;
   args: string[];
   env: NodeJS.ProcessEnv;
+  cwd?: string;
 }
 
-/** Starts one exporter on a free port (retrying on a bind race) and waits until /metrics answers 200. */
-async function startExporter(name: string, dir: string, spawn: (port: number) => Spawn): Promise<AnchorExporter> {
+/**
+ * Starts one exporter process on a free port (retrying on a bind race), its log in `dir`,
+ * and waits until /metrics answers 200.
+ */
+export async function startExporter(name: string, dir: string, spawn: (port: number) => Spawn): Promise<AnchorExporter> {
   return withPortRetry(freePort, async (port) => {
     const s = spawn(port);
     const proc = new ManagedProcess({
@@ -49,6 +53,7 @@ async function startExporter(name: string, dir: string, spawn: (port: number) =>
       asOwner: undefined,
       stopSignal: 'SIGTERM',
       exitSignal: 'SIGTERM',
+      ...(s.cwd !== undefined ? { cwd: s.cwd } : {}),
     });
     const url = `http://127.0.0.1:${port}/metrics`;
     try {
