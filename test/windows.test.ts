@@ -1,7 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { inWindow, localTime, type Window } from '../src/remediation/windows.ts';
-import { nextWindowStart } from '../src/remediation/engine.ts';
+import { inWindow, localTime, nextWindowStart, type Window } from '../src/remediation/windows.ts';
 
 // Maintenance windows in the runbook's timezone, across daylight saving and midnight.
 

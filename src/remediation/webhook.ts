@@ -1,7 +1,8 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../config.ts';
-import type { Engine, AlertIn } from './engine.ts';
+import type { Engine } from './engine.ts';
+import type { AlertIn } from './jobs.ts';
 import type { RemediationMetrics } from './metrics.ts';
 import { checkAuth } from './auth.ts';
 

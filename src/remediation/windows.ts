@@ -53,3 +53,13 @@ export function inWindow(w: Window, at: Date): boolean {
 export function inAnyWindow(ws: readonly Window[], at: Date): boolean {
   return ws.some((w) => inWindow(w, at));
 }
+
+/** The next minute at which any of the windows is open, within 8 days; undefined if none. */
+export function nextWindowStart(windows: readonly Window[], from: Date): Date | undefined {
+  const start = Math.ceil(from.getTime() / 60_000) * 60_000;
+  for (let t = start; t < start + 8 * 86_400_000; t += 60_000) {
+    const d = new Date(t);
+    if (inAnyWindow(windows, d)) return d;
+  }
+  return undefined;
+}
