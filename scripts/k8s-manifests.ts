@@ -44,16 +44,16 @@ const HEADER = [
 
 interface K8sObject {
   validate(): void;
-  toJSON(): object;
+  toJSON(): unknown;
 }
 
 /** Validates against the Kubernetes / prometheus-operator schemas and gives the plain object. */
-function checked(o: K8sObject): object {
+function checked(o: K8sObject): unknown {
   o.validate();
   return o.toJSON();
 }
 
-function yamlFile(source: string, docs: object[]): string {
+function yamlFile(source: string, docs: unknown[]): string {
   const head = [...HEADER, `Source: ${source}`].map((l) => `# ${l}\n`).join('');
   // lineWidth 0: no folding, so expressions and JSON stay as written.
   return head + docs.map((d) => stringify(d, { lineWidth: 0 })).join('---\n');
@@ -93,7 +93,7 @@ function placeholder(field: string): string {
   return 'CHANGE-ME-to-a-random-token-of-32-characters';
 }
 
-function deployment(): object {
+function deployment(): unknown {
   return checked(
     new Deployment({
       metadata: { name: NAME, labels },
@@ -153,7 +153,7 @@ function deployment(): object {
   );
 }
 
-function service(): object {
+function service(): unknown {
   return checked(
     new Service({
       metadata: { name: NAME, labels },
@@ -162,7 +162,7 @@ function service(): object {
   );
 }
 
-function serviceMonitor(): object {
+function serviceMonitor(): unknown {
   return checked(
     new ServiceMonitor({
       metadata: { name: NAME, labels },
@@ -186,7 +186,7 @@ function serviceMonitor(): object {
   );
 }
 
-function probe(targets: string[]): object {
+function probe(targets: string[]): unknown {
   return checked(
     new Probe({
       metadata: { name: NAME, labels },
@@ -220,7 +220,7 @@ export function alertGroups(): IRuleGroup[] {
     .flatMap((f) => (parse(readFileSync(join(dir, f), 'utf8')) as { groups: IRuleGroup[] }).groups);
 }
 
-function prometheusRule(): object {
+function prometheusRule(): unknown {
   return checked(new PrometheusRule({ metadata: { name: NAME, labels }, spec: { groups: forCluster(alertGroups()) } }));
 }
 
@@ -235,7 +235,7 @@ export function dashboardFiles(): Map<string, string> {
  * One ConfigMap per dashboard: each stays well under the 256 KiB that `kubectl apply`'s
  * last-applied annotation allows (all of them together would not).
  */
-function dashboardConfigMaps(): object[] {
+function dashboardConfigMaps(): unknown[] {
   return [...dashboardFiles()].map(([file, text]) =>
     checked(
       new ConfigMap({
@@ -250,13 +250,13 @@ function dashboardConfigMaps(): object[] {
   );
 }
 
-function secretExample(configText: string): object {
+function secretExample(configText: string): unknown {
   const stringData: Record<string, string> = {};
   for (const [key, field] of secretKeys(configText)) stringData[key] = placeholder(field);
   return checked(new Secret({ metadata: { name: NAME, labels }, type: 'Opaque', stringData }));
 }
 
-function kustomization(resources: string[]): object {
+function kustomization(resources: string[]): unknown {
   return {
     apiVersion: 'kustomize.config.k8s.io/v1beta1',
     kind: 'Kustomization',
