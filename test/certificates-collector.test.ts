@@ -101,6 +101,25 @@ test('a CA-signed endpoint: every certificate\'s not-after, the leaf, the earlie
   assert.equal(value(body, 'ssl_tls_version_info', { ...t, version: 'TLS 1.3' }), 1);
 });
 
+test('ssl_verified_cert_not_after: the verified chain with ssl_exporter\'s labels (chain_no "0"), absent when the chain does not verify', async () => {
+  const { body } = await scrape(svc);
+  const t = { target: 'valid', chain_no: '0' };
+  // The chain OpenSSL verified: the leaf, the intermediate the server sent, the root from ca_file.
+  assert.equal(
+    value(body, 'ssl_verified_cert_not_after', { ...t, ...labels(valid, inter), dnsnames: ',localhost,valid.test,', ips: ',127.0.0.1,', emails: '', ou: ',ops,' }),
+    valid.notAfter,
+  );
+  assert.equal(value(body, 'ssl_verified_cert_not_after', { ...t, ...labels(inter, root) }), inter.notAfter);
+  assert.equal(value(body, 'ssl_verified_cert_not_after', { ...t, ...labels(root, undefined) }), root.notAfter);
+  assert.equal(value(body, 'ssl_verified_cert_not_before', { ...t, ...labels(inter, root) }), inter.notBefore);
+  assert.equal(find(body, 'ssl_verified_cert_not_after', { target: 'valid' }).length, 3);
+  // awesome-prometheus-alerts' SslCertificateExpiry reads chain_no="0": its earliest is the intermediate.
+  assert.equal(Math.min(...find(body, 'ssl_verified_cert_not_after', t).map((x) => x.value)), inter.notAfter);
+  for (const target of ['soon', 'expired', 'closed']) {
+    assert.equal(find(body, 'ssl_verified_cert_not_after', { target }).length, 0, `${target} has no verified chain`);
+  }
+});
+
 test('a ca_file replaced between scrapes is the CA the next scrape verifies with', async () => {
   const ca = join(f.dir, 'rotating-ca.pem');
   await writeFile(ca, root.certPem);

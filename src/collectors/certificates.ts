@@ -34,6 +34,11 @@ function declare(f: MetricFactory) {
     ),
     notAfter: g('ssl_cert_not_after', 'NotAfter of each certificate in the endpoint\'s chain, seconds since epoch.', CERT_LABELS),
     notBefore: g('ssl_cert_not_before', 'NotBefore of each certificate in the endpoint\'s chain, seconds since epoch.', CERT_LABELS),
+    // ssl_exporter labels each verified chain with chain_no (0 = the chain that stays valid
+    // longest); OpenSSL, through Node, builds one chain, so chain_no is always "0" here and the
+    // series are at most MAX_CHAIN per endpoint. Absent when the chain does not verify, as there.
+    verifiedNotAfter: g('ssl_verified_cert_not_after', 'NotAfter of each certificate in the endpoint\'s verified chain, seconds since epoch (absent when the chain does not verify).', ['chain_no', ...CERT_LABELS]),
+    verifiedNotBefore: g('ssl_verified_cert_not_before', 'NotBefore of each certificate in the endpoint\'s verified chain, seconds since epoch (absent when the chain does not verify).', ['chain_no', ...CERT_LABELS]),
     fileNotAfter: g('ssl_file_cert_not_after', 'NotAfter of each certificate in the file, seconds since epoch.', ['file', ...CERT_LABELS]),
     fileNotBefore: g('ssl_file_cert_not_before', 'NotBefore of each certificate in the file, seconds since epoch.', ['file', ...CERT_LABELS]),
     leaf: g('ssl_leaf_cert_not_after', 'NotAfter of the leaf certificate (the endpoint\'s own, or the first in the file), seconds since epoch.'),
@@ -229,6 +234,12 @@ async function probeEndpoint(ctx: CollectContext<CertificateConfig>, m: Metrics,
     ctx.set(m.notBefore, x.labels, x.notBefore);
   }
   setChain(ctx, m, certs);
+  if (hs.authorized) {
+    for (const x of certs) {
+      ctx.set(m.verifiedNotAfter, { chain_no: '0', ...x.labels }, x.notAfter);
+      ctx.set(m.verifiedNotBefore, { chain_no: '0', ...x.labels }, x.notBefore);
+    }
+  }
   ctx.set(m.tlsVersion, { version: tlsVersion(hs.protocol) }, 1);
   ctx.set(m.verified, {}, hs.authorized ? 1 : 0);
   if (!hs.authorized) ctx.set(m.verifyError, { error: hs.error ?? 'unknown' }, 1);
