@@ -97,10 +97,19 @@ export function buildApp(deps: AppDeps & { registry?: Registry }): App {
   };
 
   server.get('/metrics', async (req, reply) => {
-    await runner.collect(scrapeDeadlineMs(req.headers['x-prometheus-scrape-timeout-seconds'], config));
     const om = wantsOpenMetrics(req.headers.accept);
+    const type = om ? OPENMETRICS_CONTENT_TYPE : TEXT_CONTENT_TYPE;
+    // `collect=none`: the service's own metrics only, without collecting any target, for a
+    // Prometheus that scrapes the targets through /probe (a second full collection per
+    // scrape would double the load on every database).
+    if ((req.query as Record<string, unknown>)['collect'] === 'none') {
+      const skip = runner.targetFamilies();
+      const own = (registry.getMetricsAsArray() as unknown as Metric[]).filter((m) => !skip.has(m.name));
+      return reply.type(type).send(await renderSelected(own, om));
+    }
+    await runner.collect(scrapeDeadlineMs(req.headers['x-prometheus-scrape-timeout-seconds'], config));
     const text = await render(`metrics ${om}`, () => (om ? renderOpenMetrics(registry) : registry.metrics()));
-    return reply.type(om ? OPENMETRICS_CONTENT_TYPE : TEXT_CONTENT_TYPE).send(text);
+    return reply.type(type).send(text);
   });
 
   // The multi-target convention (blackbox_exporter, snmp_exporter, postgres_exporter): one

@@ -275,3 +275,18 @@ test('probes and /metrics share a target\'s collection in flight', async (t) => 
     assert.match(r.body, /^fake_up\{target="a"\} 1$/m, 'none saw a false busy failure');
   }
 });
+
+test('/metrics?collect=none serves the service\'s own metrics and collects nothing', async (t) => {
+  const b = { db: beh() };
+  const { app } = setup(b);
+  t.after(() => app.close());
+  const r = await app.server.inject({ method: 'GET', url: '/metrics?collect=none' });
+  assert.equal(r.statusCode, 200);
+  assert.match(r.body, /^housekeeper_build_info\{/m);
+  assert.match(r.body, /^process_cpu_seconds_total /m);
+  assert.doesNotMatch(r.body, /^(# TYPE )?(fake_|housekeeper_collector_)/m);
+  assert.equal(b.db.calls, 0);
+  const om = await app.server.inject({ method: 'GET', url: '/metrics?collect=none', headers: { accept: 'application/openmetrics-text; version=1.0.0' } });
+  assert.match(String(om.headers['content-type']), /^application\/openmetrics-text/);
+  assert.match(om.body, /# EOF\n$/);
+});

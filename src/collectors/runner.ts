@@ -147,6 +147,11 @@ export class CollectorRunner {
     return [...new Set([...jobs.flatMap((j) => j.familyNames), 'housekeeper_collector_success', 'housekeeper_collector_duration_seconds'])];
   }
 
+  /** Every family the runner fills (collectors' and its own), which /metrics?collect=none leaves out. */
+  targetFamilies(): Set<string> {
+    return new Set([...this.jobs.flatMap((j) => j.familyNames), 'housekeeper_collector_success', 'housekeeper_collector_duration_seconds']);
+  }
+
   /**
    * Collects everything, finishing within deadlineMs. A scrape arriving while a collection
    * is in flight waits for that one (up to its own deadline) instead of starting another.
