@@ -1,5 +1,6 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { Redis } from 'ioredis';
 import { startRedis, type RedisServer } from './harness/redis.ts';
 import { find, scrapeUntil, startService, value, type Service } from './helpers/service.ts';
@@ -144,4 +145,29 @@ test('replication: roles, the primary\'s view of its replica and the replica\'s 
   assert.equal(value(body, 'redis_connected_slave_offset_bytes', slave) !== undefined, true);
   assert.ok((value(body, 'redis_master_last_io_seconds_ago', { target: 'replica', ...master }) ?? -1) >= 0);
   assert.ok(!body.includes(primary.password) && !body.includes(replica.password), 'a password in /metrics');
+});
+
+/** promtool check metrics findings on the redis_* families of a body, by metric name. */
+function lint(body: string): Map<string, string[]> {
+  const input = body.split('\n').filter((l) => /^(# (HELP|TYPE) )?redis_/.test(l)).join('\n') + '\n';
+  // promtool exits non-zero when it has findings and writes them to stderr.
+  const r = spawnSync('promtool', ['check', 'metrics'], { input, encoding: 'utf8' });
+  if (r.error) throw r.error;
+  const byName = new Map<string, string[]>();
+  for (const line of `${r.stdout}${r.stderr}`.split('\n').filter((x) => x.trim() !== '')) {
+    const [name = '', ...rest] = line.split(' ');
+    byName.set(name, [...(byName.get(name) ?? []), rest.join(' ')]);
+  }
+  return byName;
+}
+
+test('promtool check metrics: every warning on housekeeper\'s redis_* families is one the anchor\'s own names get', async () => {
+  const ours = lint((await svc.scrape()).body);
+  // Each anchor's body on its own: one text body may not repeat a family's TYPE line.
+  const theirs = new Map<string, string[]>();
+  for (const a of anchors) for (const [name, w] of lint(await a.scrape())) theirs.set(name, [...(theirs.get(name) ?? []), ...w]);
+  assert.ok(theirs.size > 0, 'promtool ran and read the anchor');
+  for (const [name, warnings] of ours) {
+    for (const w of warnings) assert.ok(theirs.get(name)?.includes(w), `${name}: ${w} (the anchor has no such warning)`);
+  }
 });
