@@ -104,7 +104,7 @@ export function buildApp(deps: AppDeps & { registry?: Registry }): App {
     // scrape would double the load on every database).
     if ((req.query as Record<string, unknown>)['collect'] === 'none') {
       const skip = runner.targetFamilies();
-      const own = (registry.getMetricsAsArray() as unknown as Metric[]).filter((m) => !skip.has(m.name));
+      const own = registry.getMetricsAsArray().filter((m) => !skip.has(m.name)) as unknown as Metric[];
       return reply.type(type).send(await renderSelected(own, om));
     }
     await runner.collect(scrapeDeadlineMs(req.headers['x-prometheus-scrape-timeout-seconds'], config));
