@@ -17,6 +17,7 @@ import { Deployment } from 'kubernetes-models/apps/v1';
 import { ConfigMap, Secret, Service } from 'kubernetes-models/v1';
 import { Probe, PrometheusRule, ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1';
 import type { IRuleGroup } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/RuleGroup';
+import { DEFAULT_SELECTORS, withSelectors } from '../src/alerts/selectors.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const DEPLOY_DIR = join(ROOT, 'deploy', 'kubernetes');
@@ -173,11 +174,14 @@ function serviceMonitor(): unknown {
           {
             port: 'http',
             path: '/metrics',
+            // Every pod's own series (remediation queue, webhook, circuits, process), without
+            // collecting any target: the targets' series come once each from the Probe.
+            // Collected here too they would load the databases once more per replica, repeat
+            // once per replica, and fire every alert on them once per replica.
+            params: { collect: ['none'] },
             interval: '30s',
             scrapeTimeout: '10s',
-            // Every pod's own series (remediation queue, webhook, circuits, process). Series
-            // with a `target` label come once per target from the Probe instead: kept here
-            // they would repeat once per replica and every alert on them would fire N times.
+            // And should a series with a `target` label come anyway (an older image), it is dropped.
             metricRelabelings: [{ sourceLabels: ['target'], regex: '.+', action: 'drop' }],
           },
         ],
@@ -204,24 +208,21 @@ function probe(targets: string[]): unknown {
 }
 
 /**
- * Hook for the alerts' job selector: when src/alerts/selectors.ts lands, rewrite each
- * group's selectors to `job="${JOB}"` here. Until then the rules go in as alerts/ has them.
+ * alerts/*.yml's groups, in file-name order, with every selector's job set to the job the
+ * ServiceMonitor and the Probe give the series (node_exporter's `node_*` keep theirs). With
+ * JOB = "housekeeper" that is the files as shipped.
  */
-function forCluster(groups: IRuleGroup[]): IRuleGroup[] {
-  return groups;
-}
-
-/** alerts/*.yml's groups, in file-name order: the rule files Prometheus loads outside Kubernetes. */
 export function alertGroups(): IRuleGroup[] {
   const dir = join(ROOT, 'alerts');
+  const selectors = { ...DEFAULT_SELECTORS, selector: `job="${JOB}"` };
   return readdirSync(dir)
     .filter((f) => f.endsWith('.yml'))
     .sort()
-    .flatMap((f) => (parse(readFileSync(join(dir, f), 'utf8')) as { groups: IRuleGroup[] }).groups);
+    .flatMap((f) => (parse(withSelectors(readFileSync(join(dir, f), 'utf8'), selectors, f)) as { groups: IRuleGroup[] }).groups);
 }
 
 function prometheusRule(): unknown {
-  return checked(new PrometheusRule({ metadata: { name: NAME, labels }, spec: { groups: forCluster(alertGroups()) } }));
+  return checked(new PrometheusRule({ metadata: { name: NAME, labels }, spec: { groups: alertGroups() } }));
 }
 
 /** Dashboard file name → its JSON text, byte for byte. */

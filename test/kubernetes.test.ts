@@ -21,7 +21,7 @@ import {
   type IServiceMonitor,
 } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1';
 import { loadConfig } from '../src/config.ts';
-import { CONFIG_FILE, DEPLOY_DIR, SECRET_DIR, generate } from '../scripts/k8s-manifests.ts';
+import { CONFIG_FILE, DEPLOY_DIR, JOB, SECRET_DIR, generate } from '../scripts/k8s-manifests.ts';
 
 const root = resolve(import.meta.dirname, '..');
 const PROMTOOL = process.env['HOUSEKEEPER_PROMTOOL_BIN'] ?? 'promtool';
@@ -165,9 +165,16 @@ describe('deploy/kubernetes objects agree with each other, the image and the con
     for (const [k, v] of Object.entries(sm.spec.selector.matchLabels ?? {})) assert.equal(svcLabels[k], v, `ServiceMonitor selector ${k}`);
     assert.equal(sm.spec.endpoints?.[0]?.port, port?.name);
     assert.equal(sm.spec.endpoints?.[0]?.path, '/metrics');
+    // The pods' own series only: the targets are collected once, by the Probe.
+    assert.deepEqual(sm.spec.endpoints?.[0]?.params, { collect: ['none'] });
     const probe = one<IProbe>('Probe');
     assert.equal(probe.spec.prober?.url, `${service.metadata?.name}.${kustomization.namespace}.svc:${port?.port}`);
     assert.equal(probe.spec.prober?.path, '/probe');
+    // Both jobs carry the job the alerts select (job="housekeeper" on every non-node selector).
+    assert.equal(probe.spec.jobName, JOB);
+    assert.equal(sm.spec.jobLabel && svcLabels[sm.spec.jobLabel], JOB);
+    const exprs = one<IPrometheusRule>('PrometheusRule').spec.groups?.flatMap((g) => g.rules?.map((r) => String(r.expr)) ?? []) ?? [];
+    assert.ok(exprs.filter((e) => !e.includes('node_')).every((e) => e.includes(`job="${JOB}"`)), 'an alert without the scrape job');
   });
 
   test('the config mount is where the image looks, and the example config loads with the example Secret', () => {
