@@ -14,6 +14,7 @@ import { basename, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse, stringify } from 'yaml';
 import { Deployment } from 'kubernetes-models/apps/v1';
+import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { ConfigMap, Secret, Service } from 'kubernetes-models/v1';
 import { Probe, PrometheusRule, ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1';
 import type { IRuleGroup } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/RuleGroup';
@@ -154,6 +155,11 @@ function deployment(): unknown {
   );
 }
 
+/** A drain or node upgrade leaves one replica answering the webhook and the Probe. */
+function disruptionBudget(): unknown {
+  return checked(new PodDisruptionBudget({ metadata: { name: NAME, labels }, spec: { minAvailable: 1, selector: { matchLabels: selectorLabels } } }));
+}
+
 function service(): unknown {
   return checked(
     new Service({
@@ -276,6 +282,7 @@ export function generate(): Map<string, string> {
   const out = new Map<string, string>();
   const own = 'scripts/k8s-manifests.ts';
   out.set('deployment.yaml', yamlFile(own, [deployment()]));
+  out.set('poddisruptionbudget.yaml', yamlFile(own, [disruptionBudget()]));
   out.set('service.yaml', yamlFile(own, [service()]));
   out.set('servicemonitor.yaml', yamlFile(own, [serviceMonitor()]));
   out.set('probe.yaml', yamlFile(`${own}, the targets of deploy/kubernetes/housekeeper.yml`, [probe(probeTargets(configText))]));

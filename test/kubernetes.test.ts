@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parse, parseAllDocuments, stringify } from 'yaml';
 import { Deployment, type IDeployment } from 'kubernetes-models/apps/v1';
+import { PodDisruptionBudget, type IPodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { ConfigMap, Secret, Service, type IConfigMap, type IService } from 'kubernetes-models/v1';
 import {
   Probe,
@@ -78,6 +79,7 @@ describe('deploy/kubernetes manifests', () => {
   test('the core objects pass the Kubernetes and prometheus-operator schemas', () => {
     const validators: Record<string, (o: Obj) => { validate(): void }> = {
       Deployment: (o) => new Deployment(o as unknown as IDeployment),
+      PodDisruptionBudget: (o) => new PodDisruptionBudget(o as unknown as IPodDisruptionBudget),
       Service: (o) => new Service(o as unknown as IService),
       ConfigMap: (o) => new ConfigMap(o as unknown as IConfigMap),
       Secret: (o) => new Secret(o as never),
@@ -155,9 +157,12 @@ describe('deploy/kubernetes objects agree with each other, the image and the con
     assert.ok(tmp && volumes.get(tmp.name)?.emptyDir, '/tmp is not a writable emptyDir');
   });
 
-  test('Service, ServiceMonitor and Probe reach the pods: selectors, port names, paths', () => {
+  test('Service, PodDisruptionBudget, ServiceMonitor and Probe reach the pods: selectors, port names, paths', () => {
     const podLabels = deployment.spec?.template.metadata?.labels ?? {};
     for (const [k, v] of Object.entries(service.spec?.selector ?? {})) assert.equal(podLabels[k], v, `Service selector ${k}`);
+    const pdb = one<IPodDisruptionBudget>('PodDisruptionBudget');
+    for (const [k, v] of Object.entries(pdb.spec?.selector?.matchLabels ?? {})) assert.equal(podLabels[k], v, `PodDisruptionBudget selector ${k}`);
+    assert.ok(Number(pdb.spec?.minAvailable) < (deployment.spec?.replicas ?? 1), 'the budget would block every drain');
     const port = service.spec?.ports?.[0];
     assert.equal(port?.targetPort, container?.ports?.[0]?.name);
     const sm = one<IServiceMonitor>('ServiceMonitor');
