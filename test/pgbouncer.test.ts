@@ -38,6 +38,14 @@ test('pools, databases and config from the admin console', async () => {
   assert.equal(value(body, 'pgbouncer_databases_pool_size', { target: 'bouncer', name: 'app' }), 1);
   assert.equal(value(body, 'pgbouncer_pools_client_waiting_connections', { target: 'bouncer', database: 'app', user: 'postgres' }), 0);
   assert.ok((value(body, 'pgbouncer_stats_queries_pooled_total', { target: 'bouncer', database: 'app' }) ?? 0) >= 1);
+  // pgbouncer_exporter's SHOW LISTS / SHOW VERSION families and the 1.18 columns.
+  assert.equal(find(body, 'pgbouncer_version_info', { target: 'bouncer' })[0]?.labels['version']?.startsWith('PgBouncer 1.'), true);
+  assert.ok((value(body, 'pgbouncer_databases', { target: 'bouncer' }) ?? 0) >= 2, 'app and the pgbouncer admin database');
+  assert.ok((value(body, 'pgbouncer_pools', { target: 'bouncer' }) ?? 0) >= 1);
+  assert.ok((value(body, 'pgbouncer_used_servers', { target: 'bouncer' }) ?? 0) >= 1, 'the app pool keeps its server connection');
+  assert.equal(value(body, 'pgbouncer_databases_paused', { target: 'bouncer', name: 'app' }), 0);
+  assert.equal(value(body, 'pgbouncer_databases_disabled', { target: 'bouncer', name: 'app' }), 0);
+  assert.equal(value(body, 'pgbouncer_pools_client_active_cancel_connections', { target: 'bouncer', database: 'app', user: 'postgres' }), 0);
 });
 
 test('a client waiting for the only server connection shows as waiting, with its wait time', async () => {

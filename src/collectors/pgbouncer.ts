@@ -8,11 +8,32 @@ import { defineCollector } from './collector.ts';
 const POOL = ['database', 'user'];
 const DB = ['name', 'host', 'port', 'database', 'force_user', 'pool_mode'];
 
+// SHOW LISTS rows pgbouncer_exporter turns into gauges (row name → metric), in its words.
+const LISTS: Record<string, [string, string]> = {
+  databases: ['pgbouncer_databases', 'Count of databases.'],
+  users: ['pgbouncer_users', 'Count of users.'],
+  pools: ['pgbouncer_pools', 'Count of pools.'],
+  free_clients: ['pgbouncer_free_clients', 'Count of free clients.'],
+  used_clients: ['pgbouncer_used_clients', 'Count of used clients.'],
+  login_clients: ['pgbouncer_login_clients', 'Count of clients in login state.'],
+  free_servers: ['pgbouncer_free_servers', 'Count of free servers.'],
+  used_servers: ['pgbouncer_used_servers', 'Count of used servers.'],
+  dns_names: ['pgbouncer_cached_dns_names', 'Count of DNS names in the cache.'],
+  dns_zones: ['pgbouncer_cached_dns_zones', 'Count of DNS zones in the cache.'],
+  dns_queries: ['pgbouncer_in_flight_dns_queries', 'Count of in-flight DNS queries.'],
+};
+
 function declare(f: MetricFactory) {
   const g = f.gauge.bind(f);
   const c = f.counter.bind(f);
   return {
     up: g('pgbouncer_up', 'Whether the PgBouncer admin console answered (1) or not (0).'),
+    version: g('pgbouncer_version_info', 'The PgBouncer version (value 1).', ['version']),
+    lists: new Map(Object.entries(LISTS).map(([row, [name, help]]) => [row, g(name, help)])),
+    clientActiveCancel: g('pgbouncer_pools_client_active_cancel_connections', 'Client connections that forwarded a query cancellation and wait for the server\'s answer.', POOL),
+    clientWaitingCancel: g('pgbouncer_pools_client_waiting_cancel_connections', 'Client connections that have not forwarded their query cancellation yet.', POOL),
+    serverActiveCancel: g('pgbouncer_pools_server_active_cancel_connections', 'Server connections forwarding a cancel request.', POOL),
+    serverBeingCanceled: g('pgbouncer_pools_server_being_canceled_connections', 'Server connections waiting for in-flight cancel requests before they can go idle.', POOL),
     clientActive: g('pgbouncer_pools_client_active_connections', 'Client connections linked to a server connection.', POOL),
     clientWaiting: g('pgbouncer_pools_client_waiting_connections', 'Client connections waiting for a server connection.', POOL),
     serverActive: g('pgbouncer_pools_server_active_connections', 'Server connections linked to a client.', POOL),
@@ -25,6 +46,8 @@ function declare(f: MetricFactory) {
     reservePool: g('pgbouncer_databases_reserve_pool', 'Extra server connections allowed for this database.', DB),
     maxConns: g('pgbouncer_databases_max_connections', 'Maximum server connections for this database (0: unlimited).', DB),
     currentConns: g('pgbouncer_databases_current_connections', 'Current server connections for this database.', DB),
+    paused: g('pgbouncer_databases_paused', 'Whether this database is paused (1) or not (0).', DB),
+    disabled: g('pgbouncer_databases_disabled', 'Whether this database is disabled (1) or not (0).', DB),
     maxClientConn: g('pgbouncer_config_max_client_connections', 'Config max_client_conn.'),
     maxUserConn: g('pgbouncer_config_max_user_connections', 'Config max_user_connections (0: unlimited).'),
     defaultPoolSize: g('pgbouncer_config_default_pool_size', 'Config default_pool_size.'),
@@ -63,6 +86,11 @@ export default defineCollector<PgTarget, Metrics>({
         set(m.serverUsed, l, num(r['sv_used']));
         set(m.serverTesting, l, num(r['sv_tested']));
         set(m.serverLogin, l, num(r['sv_login']));
+        // Columns of PgBouncer 1.18+; absent on older servers, and then not reported.
+        if ('cl_active_cancel_req' in r) set(m.clientActiveCancel, l, num(r['cl_active_cancel_req']));
+        if ('cl_waiting_cancel_req' in r) set(m.clientWaitingCancel, l, num(r['cl_waiting_cancel_req']));
+        if ('sv_active_cancel' in r) set(m.serverActiveCancel, l, num(r['sv_active_cancel']));
+        if ('sv_being_canceled' in r) set(m.serverBeingCanceled, l, num(r['sv_being_canceled']));
         set(m.maxWait, l, num(r['maxwait']) + num(r['maxwait_us']) / 1e6);
       }
       for (const r of (await client.query<Record<string, unknown>>(sql.SHOW_DATABASES)).rows) {
@@ -78,7 +106,14 @@ export default defineCollector<PgTarget, Metrics>({
         set(m.reservePool, l, num(r['reserve_pool']));
         set(m.maxConns, l, num(r['max_connections']));
         set(m.currentConns, l, num(r['current_connections']));
+        set(m.paused, l, num(r['paused']));
+        set(m.disabled, l, num(r['disabled']));
       }
+      for (const r of (await client.query<Record<string, unknown>>(sql.SHOW_LISTS)).rows) {
+        const family = m.lists.get(str(r['list']));
+        if (family) set(family, {}, num(r['items']));
+      }
+      for (const r of (await client.query<Record<string, unknown>>(sql.SHOW_VERSION)).rows) set(m.version, { version: str(r['version']) }, 1);
       for (const r of (await client.query<Record<string, unknown>>(sql.SHOW_CONFIG)).rows) {
         const key = r['key'];
         if (key === 'max_client_conn') set(m.maxClientConn, {}, num(r['value']));

@@ -4,3 +4,5 @@ export const SHOW_POOLS = 'SHOW POOLS';
 export const SHOW_STATS = 'SHOW STATS';
 export const SHOW_DATABASES = 'SHOW DATABASES';
 export const SHOW_CONFIG = 'SHOW CONFIG';
+export const SHOW_LISTS = 'SHOW LISTS';
+export const SHOW_VERSION = 'SHOW VERSION';
