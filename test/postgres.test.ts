@@ -225,6 +225,16 @@ test('pg_settings_* with postgres_exporter\'s names and unit conversion', async 
   assert.equal(value(body, 'pg_settings_autovacuum', l), 1);
   // Dotted names become underscores (pg_stat_statements.max, preloaded by the harness).
   assert.equal(value(body, 'pg_settings_pg_stat_statements_max', l), await q("SELECT current_setting('pg_stat_statements.max') AS v"));
+  // Settings are re-read when the configuration is reloaded (pg_conf_load_time moves).
+  await admin.query("ALTER SYSTEM SET work_mem = '7MB'");
+  await admin.query('SELECT pg_reload_conf()');
+  try {
+    await scrapeUntil(svc, 'work_mem 7MB after a reload', (b) => value(b, 'pg_settings_work_mem_bytes', l) === 7 * 2 ** 20);
+  } finally {
+    await admin.query('ALTER SYSTEM RESET work_mem');
+    await admin.query('SELECT pg_reload_conf()');
+  }
+  await scrapeUntil(svc, 'work_mem back to 4MB', (b) => value(b, 'pg_settings_work_mem_bytes', l) === 4 * 2 ** 20);
 });
 
 test('pg_stat_database_* for every row of the view, with datid and datname', async () => {

@@ -191,6 +191,8 @@ const statementName = (what: string, text: string): string => `housekeeper_${wha
 const COLLECT_NAME = statementName('collect', sql.COLLECT);
 const TOP_STATEMENTS_NAME = statementName('top_statements', sql.TOP_STATEMENTS);
 const unnamedOnly = new WeakSet<PgTarget>();
+/** Per target: the pg_settings rows last read and the pg_conf_load_time they were read at. */
+const settingsCache = new WeakMap<PgTarget, { loadedAt: string; rows: Row[] }>();
 
 async function rows(ctx: CollectContext<PgTarget>, client: pg.PoolClient, name: string, text: string, values: unknown[]): Promise<Row[]> {
   if (!unnamedOnly.has(ctx.target)) {
@@ -254,12 +256,17 @@ export default defineCollector<PgTarget, Metrics>({
       const server = `${conn.host}:${conn.port}`;
       const set = (metric: Family, labels: LabelValues, v: number): void => ctx.set(metric, { server, ...labels }, v);
       // One round trip for everything but pg_stat_statements (see src/sql/postgres.ts).
-      const [all] = await rows(ctx, client, COLLECT_NAME, sql.COLLECT, [opts.longQueryThresholdMs / 1000, opts.topTables]);
+      const cached = settingsCache.get(ctx.target);
+      const [all] = await rows(ctx, client, COLLECT_NAME, sql.COLLECT, [opts.longQueryThresholdMs / 1000, opts.topTables, cached?.loadedAt ?? null]);
       const srv = all?.['server'] as Row | null | undefined;
       if (!srv) throw new Error('postgres collector: no server row');
+      // The settings come only after a configuration (re)load; in between, the last ones hold.
+      const loadedAt = str(srv['conf_load_time']);
+      const settings = cached !== undefined && cached.loadedAt === loadedAt ? cached.rows : part(all, 'settings');
+      settingsCache.set(ctx.target, { loadedAt, rows: settings });
       set(m.static, { version: str(srv['version']), short_version: shortVersion(num(srv['version_num'])) }, 1);
       set(m.startTime, {}, num(srv['start_time_seconds']));
-      for (const r of part(all, 'settings')) {
+      for (const r of settings) {
         const declared = m.settings.byName.get(str(r['name']));
         const unit = settingUnit(str(r['unit']));
         // A unit of another kind than the declared name says (another version): skip it.

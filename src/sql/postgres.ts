@@ -26,17 +26,22 @@ SELECT current_setting('reserved_connections', true)::float8 AS reserved_connect
        EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_stat_statements') AS statements_installed,
        version() AS version,
        current_setting('server_version_num')::int AS version_num,
+       pg_conf_load_time()::text AS conf_load_time,
        EXTRACT(EPOCH FROM pg_postmaster_start_time())::float8 AS start_time_seconds`;
 
 /**
  * The settings postgres_exporter 0.11 turns into pg_settings_* gauges (its own filter; the
- * collector converts units as it does). PG_SETTINGS_QUERY adds the description, for
+ * collector converts units as it does). Only when the configuration was (re)loaded since
+ * the collector last read them ($3: the pg_conf_load_time it read them at, as text): the
+ * server settings change only then, and building the pg_settings view costs as much as the
+ * rest of the statement. Otherwise no rows (a one-time filter: the view is not built). PG_SETTINGS_QUERY adds the description, for
  * scripts/pg-settings.ts, which generates the list of families.
  */
 export const SETTINGS = `
 SELECT name, setting, COALESCE(unit, '') AS unit, vartype
 FROM pg_settings
-WHERE vartype IN ('bool', 'integer', 'real') AND name <> 'sync_commit_cancel_wait'`;
+WHERE vartype IN ('bool', 'integer', 'real') AND name <> 'sync_commit_cancel_wait'
+  AND pg_conf_load_time()::text IS DISTINCT FROM $3`;
 export const PG_SETTINGS_QUERY = `
 SELECT name, COALESCE(unit, '') AS unit, short_desc
 FROM pg_settings
@@ -100,15 +105,17 @@ FROM pg_stat_database s
 LEFT JOIN pg_stat_database_conflicts c ON c.datid = s.datid`;
 
 /**
- * Every database's size (as postgres_exporter, templates included) and, for those that
- * accept connections, its transaction ID ages (wraparound).
+ * Size and transaction ID ages (wraparound) of the databases that accept connections.
+ * postgres_exporter also sizes template0/template1; their size does not move, and each
+ * pg_database_size walks a directory (the costliest part of this statement).
  */
 export const DATABASES = `
 SELECT d.datname,
        pg_database_size(d.oid)::float8 AS size_bytes,
-       CASE WHEN d.datallowconn AND NOT d.datistemplate THEN age(d.datfrozenxid)::float8 END AS frozenxid_age,
-       CASE WHEN d.datallowconn AND NOT d.datistemplate THEN mxid_age(d.datminmxid)::float8 END AS minmxid_age
-FROM pg_database d`;
+       age(d.datfrozenxid)::float8 AS frozenxid_age,
+       mxid_age(d.datminmxid)::float8 AS minmxid_age
+FROM pg_database d
+WHERE d.datallowconn AND NOT d.datistemplate`;
 
 /**
  * The background writer's and the archiver's one row each, whole for the same reason as
@@ -176,7 +183,8 @@ const rowsOf = (part: string): string => `(SELECT COALESCE(json_agg(r), '[]'::js
 
 /**
  * Everything above in one statement: a row whose columns are the parts, each part's rows as
- * JSON. $1: long-query threshold in seconds; $2: how many tables.
+ * JSON. $1: long-query threshold in seconds; $2: how many tables; $3: the pg_conf_load_time
+ * the settings were last read at (NULL: never).
  */
 export const COLLECT = `
 SELECT (SELECT row_to_json(r) FROM (${SERVER}) r) AS server,
