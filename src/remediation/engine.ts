@@ -20,7 +20,7 @@ import { QUEUE, type AlertIn, type AlertResult, type JobData } from './jobs.ts';
 import { Journal } from './journal.ts';
 import type { RemediationMetrics } from './metrics.ts';
 import type { Rule } from './rules.ts';
-import { entry } from './run.ts';
+import { entry, type Run } from './run.ts';
 import { Scheduler } from './schedule.ts';
 import type { StateDb } from './state.ts';
 
@@ -150,7 +150,7 @@ export class Engine {
   async handle(job: Job<JobData>): Promise<void> {
     const rule = this.d.rules.find((r) => r.name === job.data.rule);
     if (!rule) return this.followUps.handBack(job.data);
-    const run = { jobId: job.id, data: job.data, rule };
+    const run: Run = { jobId: job.id, data: job.data, rule };
     const verdict = await this.gates.check(run);
     switch (verdict.kind) {
       case 'continue':

@@ -90,7 +90,7 @@ export class Executor {
  * `work`, unless `signal` fires first: then rejects with the signal's reason. The work itself
  * is not cancelled (it may not listen); it is only no longer waited for.
  */
-export function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
   if (signal.aborted) {
     work.catch(() => {});
     return Promise.reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'));

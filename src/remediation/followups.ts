@@ -2,7 +2,8 @@ import type { PgBoss } from 'pg-boss';
 import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
 import * as sql from '../sql/state.ts';
-import { continuationId, QUEUE, type JobData } from './jobs.ts';
+import { uuidFor } from '../util/uuid.ts';
+import { QUEUE, type JobData } from './jobs.ts';
 import type { Journal } from './journal.ts';
 import { entry, type Run } from './run.ts';
 import type { StateDb } from './state.ts';
@@ -20,8 +21,9 @@ interface FollowUpDeps {
 
 /**
  * What comes after a job that did not finish its episode: a deferral, a retry, or a hand-back.
- * Each is a new job with a derived id (continuationId), recorded as the episode's current job
- * so that a resolved alert cancels it.
+ * Each is a new job with an id derived from (episode, seq), so a repeat of the handler that
+ * queues it (after a crash) cannot queue it twice; it becomes the episode's current job, so
+ * that a resolved alert cancels it.
  */
 export class FollowUps {
   private readonly d: FollowUpDeps;
@@ -67,7 +69,7 @@ export class FollowUps {
   /** Queues the episode's next job, to start at `at`, and makes it the episode's current job. */
   private async continueAt(data: JobData, at: Date): Promise<void> {
     const next: JobData = { ...data, seq: data.seq + 1 };
-    const id = continuationId(data, next.seq);
+    const id = uuidFor(`${data.episode}\u0000${next.seq}`);
     await this.d.boss.send(QUEUE, next, {
       id,
       startAfter: at,

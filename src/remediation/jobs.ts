@@ -1,5 +1,3 @@
-import { uuidFor } from '../util/uuid.ts';
-
 /** The pg-boss queue every remediation job lives in. */
 export const QUEUE = 'housekeeper-remediation';
 
@@ -34,11 +32,3 @@ export interface JobData {
 export type Outcome = 'fixed' | 'not_fixed' | 'failed' | 'skipped' | 'deferred' | 'dry_run';
 
 export type AlertResult = 'queued' | 'duplicate' | 'unmatched' | 'cancelled' | 'resolved' | 'invalid_params';
-
-/**
- * The id of an episode's next job. Derived, not random, so a repeat of the handler that
- * queues it (after a crash) cannot queue it twice, and resolve can find and cancel it.
- */
-export function continuationId(data: JobData, seq: number): string {
-  return uuidFor(`${data.episode}\u0000${seq}`);
-}

@@ -64,7 +64,7 @@ export class Journal {
     this.count(rule, outcome, ms);
   }
 
-  count(rule: Rule, outcome: Outcome, ms: number): void {
+  private count(rule: Rule, outcome: Outcome, ms: number): void {
     this.d.metrics.remediations.inc({ rule: rule.name, action: rule.action.name, outcome });
     if (ms > 0) this.d.metrics.duration.observe({ rule: rule.name, action: rule.action.name }, ms / 1000);
   }
