@@ -9,7 +9,8 @@ import { Redis } from 'ioredis';
 import { parse } from 'yaml';
 import type { PrometheusServer, QueryResult } from '../harness/prometheus.ts';
 import type { Stack } from '../harness/stack.ts';
-import { comparisonsAsBool, withLabelMatcher } from '../helpers/promql-rewrite.ts';
+import { rewriteExpr } from '../../src/alerts/selectors.ts';
+import { comparisonsAsBool } from '../helpers/promql-rewrite.ts';
 
 export const EXPRESSIONS_FILE = path.join(path.dirname(fileURLToPath(import.meta.url)), 'expressions.yml');
 
@@ -60,9 +61,13 @@ export function normalise(expr: string): string {
   return comparisonsAsBool(out);
 }
 
-/** The expression restricted to one scrape job (rule 4). */
+/**
+ * The expression restricted to one scrape job (rule 4), by the shipped alerts' own selector
+ * rewriting (src/alerts/selectors.ts): every vector selector's job matcher becomes `job="..."`.
+ */
 export function forJob(expr: string, job: string): string {
-  return withLabelMatcher(normalise(expr), 'job', job);
+  const sel = `job=${JSON.stringify(job)}`;
+  return rewriteExpr(normalise(expr), { selector: sel, nodeSelector: sel });
 }
 
 function hasData(r: QueryResult): boolean {

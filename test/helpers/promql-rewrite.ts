@@ -1,11 +1,9 @@
-// Rewrites of PromQL text through the Prometheus project's own grammar
-// (@prometheus-io/lezer-promql), for tests that evaluate expressions written elsewhere:
-// - withLabelMatcher: add `label="value"` to every vector selector, e.g. to ask one scrape
-//   job for the same expression another job answers;
-// - comparisonsAsBool: give the outermost comparisons the `bool` modifier, so an alert's
-//   expression returns the quantity it compares (0/1 for every series it can see) instead of
-//   nothing while the alert does not fire.
-// Both edit the text at the parser's offsets, so everything else stays byte for byte.
+// A rewrite of PromQL text through the Prometheus project's own grammar
+// (@prometheus-io/lezer-promql), for tests that evaluate alert expressions written elsewhere:
+// comparisonsAsBool gives the outermost comparisons the `bool` modifier, so an alert's
+// expression returns the quantity it compares (0/1 for every series it can see) instead of
+// nothing while the alert does not fire. It edits the text at the parser's offsets, so
+// everything else stays byte for byte. (Selectors are rewritten by src/alerts/selectors.ts.)
 import { parser } from '@prometheus-io/lezer-promql';
 
 /** A node of lezer-promql's tree (@lezer/common's SyntaxNode, reached through the parser's own types). */
@@ -33,25 +31,6 @@ function parse(expr: string): SyntaxNode {
     },
   });
   return tree.topNode;
-}
-
-/** `expr` with `label="value"` added to every vector selector (bare names and `{...}` alike). */
-export function withLabelMatcher(expr: string, label: string, value: string): string {
-  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(label)) throw new PromqlRewriteError(`not a label name: ${label}`);
-  const matcher = `${label}=${JSON.stringify(value)}`;
-  const edits: Edit[] = [];
-  parse(expr).cursor().iterate((n) => {
-    if (n.name !== 'VectorSelector') return;
-    const matchers = n.node.getChild('LabelMatchers');
-    if (!matchers) {
-      edits.push({ at: n.to, text: `{${matcher}}` });
-      return;
-    }
-    const empty = /^\{\s*\}$/.test(expr.slice(matchers.from, matchers.to));
-    edits.push({ at: matchers.from + 1, text: empty ? matcher : `${matcher}, ` });
-  });
-  if (edits.length === 0) throw new PromqlRewriteError(`no vector selector in: ${expr}`);
-  return applyEdits(expr, edits);
 }
 
 const COMPARISONS = new Set(['Gtr', 'Lss', 'Gte', 'Lte', 'Eql', 'Neq']);
