@@ -41,9 +41,10 @@ test('the registry lists every action once, by the names rules use', () => {
   );
 });
 
-test('minimal params validate and give a target key; target names carrying text do not', () => {
+test('minimal params validate (with the schema\'s defaults) and give a target key; target names carrying text do not', () => {
   for (const a of ours) {
-    const p = minimal[a.name] as Record<string, unknown>;
+    // What the engine hands an action: the rule's params with the schema's defaults filled in.
+    const p = Value.Default(a.params, structuredClone(minimal[a.name])) as Record<string, unknown>;
     assert.ok(Value.Check(a.params, p), `${a.name}: ${JSON.stringify([...Value.Errors(a.params, p)].map((e) => `${e.path} ${e.message}`))}`);
     assert.match(a.targetKey(p), /^[a-z-]+:[A-Za-z0-9_.-]+$/);
     for (const key of ['target', 'postgres', 'query']) {

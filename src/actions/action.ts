@@ -1,4 +1,5 @@
 import type { Static, TSchema } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
 import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
 import type { Targets } from '../targets/index.ts';
@@ -64,6 +65,31 @@ export interface Action<S extends TSchema = TSchema> {
 /** Any action with its param type forgotten; the engine validates params with the schema. */
 export type AnyAction = Action<TSchema>;
 
+/**
+ * Registers an action. Its plan, run and verify always see the schema's defaults filled in,
+ * whoever calls them (the engine, `housekeeper check`, tests), so no action repeats a default.
+ */
 export function defineAction<S extends TSchema>(a: Action<S>): AnyAction {
-  return a as unknown as AnyAction;
+  const withDefaults = (p: Static<S>): Static<S> => Value.Default(a.params, structuredClone(p)) as Static<S>;
+  const wrapped: Action<S> = {
+    ...a,
+    plan: (ctx, p) => a.plan(ctx, withDefaults(p)),
+    run: (ctx, p, signal) => a.run(ctx, withDefaults(p), signal),
+    verify: (ctx, p, signal) => a.verify(ctx, withDefaults(p), signal),
+  };
+  return wrapped as unknown as AnyAction;
 }
+
+/**
+ * Params as plan, run and verify receive them: the schema's defaults filled in (they are
+ * written once, in the schema, so params with a default are not optional in `Static<S>`) and
+ * strings converted where the schema wants numbers or booleans (alert labels are strings).
+ * Throws naming the first invalid field.
+ */
+export function resolveParams(a: AnyAction, raw: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  const resolved = Value.Convert(a.params, Value.Default(a.params, structuredClone(raw))) as Record<string, unknown>;
+  const err = Value.Errors(a.params, resolved).First();
+  if (err) throw new Error(`params${err.path.replace(/\//g, '.')}: ${err.message}`);
+  return resolved;
+}
+

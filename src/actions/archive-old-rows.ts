@@ -7,7 +7,6 @@ import {
   ageText,
   atLeast,
   batchLoop,
-  COMMON_DEFAULTS,
   commonParams,
   countOlder,
   cutoffOf,
@@ -179,7 +178,7 @@ export default defineAction({
 
   async run(ctx, p, signal) {
     const e = entry(ctx, p);
-    const timeoutMs = (p.timeout_seconds ?? COMMON_DEFAULTS.timeout_seconds) * 1000;
+    const timeoutMs = p.timeout_seconds * 1000;
     return withMaintenanceSession(pgTarget(ctx, e.postgres), signal, timeoutMs, async (c) => {
       const src = await sourceTable(c, e, path(p), ACTION);
       await checkForeignKeys(c, p, src);
@@ -198,7 +197,7 @@ export default defineAction({
       const q = (s: string): string => c.escapeIdentifier(s);
       const text = sql.archiveOldBatch(q(src.schema), q(src.table), q(src.column), q(a.schema), q(a.table), a.returned.map(q), a.inserted.map(q));
       const loop = await batchLoop(
-        { pauseMs: e.pauseMs, maxBatches: p.max_batches, maxSeconds: p.max_seconds ?? COMMON_DEFAULTS.max_seconds, verb: 'moved' },
+        { pauseMs: e.pauseMs, maxBatches: p.max_batches, maxSeconds: p.max_seconds, verb: 'moved' },
         signal,
         async () => {
           await c.query(sql.BEGIN);

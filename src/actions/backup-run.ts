@@ -11,8 +11,8 @@ import { identityOf, verifyBackup, type Verdict } from '../backups/verify.ts';
 import { indexFiles, snapshotVectorIndex, TAR } from '../backups/vector-index.ts';
 import { defineAction, type ActionContext } from './action.ts';
 import { backupsConfig, BACKUPS_TARGET_KEY, bytes, createPrivateFile, errorText, fsyncFile, writePrivateFile } from './backup-support.ts';
-import { runArgv } from './exec.ts';
-import { plural, TargetName } from './support.ts';
+import { runArgv } from '../util/run-argv.ts';
+import { pgTarget, plural, TargetName } from './support.ts';
 
 // The runbook's nightly backup: a Postgres custom-format dump, a vector index snapshot and a
 // copy of the configuration, each published with its manifest (src/backups/manifest.ts,
@@ -29,13 +29,12 @@ const Params = Type.Object(
         description: 'copy the config file: redacted (inline secrets replaced by ${HOUSEKEEPER_REDACTED_…} references) or verbatim',
       }),
     ),
-    timeout_seconds: Type.Optional(Type.Integer({ minimum: 10, maximum: 86_400, description: 'per program run (pg_dump, tar); default 3600' })),
+    timeout_seconds: Type.Integer({ minimum: 10, maximum: 86_400, default: 3600, description: 'per program run (pg_dump, tar)' }),
   },
   { additionalProperties: false },
 );
 type P = Static<typeof Params>;
 
-const DEFAULT_TIMEOUT_S = 3600;
 const VERSION = (pkg as { version: string }).version;
 
 /** One item to back up, as the params ask for it. */
@@ -64,9 +63,7 @@ function describe(it: Item): string {
 /** The manifest's source for an item: config names and paths, never a URL. */
 function sourceOf(ctx: ActionContext, it: Item): Manifest['source'] {
   if (it.kind === 'database') {
-    const t = ctx.config.postgres.find((x) => x.name === it.target);
-    if (!t) throw new Error(`no postgres target named "${it.target}" in config`);
-    return { type: 'postgres', target: it.target, database: libpqConnection(t.url).database };
+    return { type: 'postgres', target: it.target, database: libpqConnection(pgTarget(ctx, it.target).url).database };
   }
   if (it.kind === 'vector_index') return { type: 'faiss', target: it.index, path: faissIndex(ctx, it.index).path };
   return { type: 'file', path: ctx.config.file };
@@ -111,9 +108,7 @@ interface Produced {
 }
 
 async function produceDatabase(ctx: ActionContext, target: string, tmp: string, timeoutMs: number, signal: AbortSignal): Promise<Produced> {
-  const t = ctx.config.postgres.find((x) => x.name === target);
-  if (!t) throw new Error(`no postgres target named "${target}" in config`);
-  const conn = libpqConnection(t.url);
+  const conn = libpqConnection(pgTarget(ctx, target).url);
   const bin = findPgTool('pg_dump');
   const version = await toolVersion(bin, signal);
   await createPrivateFile(tmp);
@@ -266,7 +261,7 @@ export default defineAction({
   async run(ctx, p, signal) {
     const cfg = backupsConfig(ctx);
     const list = items(p);
-    const timeoutMs = (p.timeout_seconds ?? DEFAULT_TIMEOUT_S) * 1000;
+    const timeoutMs = p.timeout_seconds * 1000;
     const leftovers = await cleanupLeftovers(cfg, Date.now());
     const existing = (await listBackups(cfg)).backups;
     const made: Made[] = [];

@@ -23,11 +23,10 @@ const Params = Type.Object(
     kinds: Type.Optional(
       Type.Array(Kind, { minItems: 1, maxItems: 5, uniqueItems: true, description: 'kinds to check; default every configured kind' }),
     ),
-    scope: Type.Optional(
-      Type.Union([Type.Literal('newest'), Type.Literal('all')], {
-        description: 'newest: the newest backup of each kind and source; all: every kept housekeeper backup (default newest)',
-      }),
-    ),
+    scope: Type.Union([Type.Literal('newest'), Type.Literal('all')], {
+      default: 'newest',
+      description: 'newest: the newest backup of each kind and source; all: every kept housekeeper backup',
+    }),
   },
   { additionalProperties: false },
 );
@@ -57,7 +56,7 @@ function select(cfg: BackupsConfig, listing: Listing, p: P): { files: StoredBack
   const seen = new Set<string>();
   for (const b of listing.backups) {
     if (!kinds.includes(b.kind)) continue;
-    if ((p.scope ?? 'newest') === 'newest') {
+    if (p.scope === 'newest') {
       if (seen.has(b.group)) continue;
       seen.add(b.group);
     }
@@ -94,7 +93,7 @@ async function check(ctx: ActionContext, p: P, signal?: AbortSignal): Promise<Ou
 }
 
 const lastRun = new Map<string, Outcome>();
-const runKey = (p: P): string => JSON.stringify([[...((p.kinds as string[] | undefined) ?? [])].sort(), p.scope ?? 'newest']);
+const runKey = (p: P): string => JSON.stringify([[...((p.kinds as string[] | undefined) ?? [])].sort(), p.scope]);
 
 function judge(o: Outcome): { fixed: boolean; detail: string } {
   const bad = o.checked.filter((c) => c.status !== 'ok');

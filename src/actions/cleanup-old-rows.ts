@@ -6,7 +6,6 @@ import {
   atLeast,
   ageText,
   batchLoop,
-  COMMON_DEFAULTS,
   commonParams,
   countOlder,
   cutoffOf,
@@ -78,14 +77,14 @@ export default defineAction({
 
   async run(ctx, p, signal) {
     const e = entry(ctx, p);
-    const timeoutMs = (p.timeout_seconds ?? COMMON_DEFAULTS.timeout_seconds) * 1000;
+    const timeoutMs = p.timeout_seconds * 1000;
     return withMaintenanceSession(pgTarget(ctx, e.postgres), signal, timeoutMs, async (c) => {
       const t = await sourceTable(c, e, path(p), ACTION);
       const cutoff = await cutoffOf(c, e.olderThanMs);
       lastRuns.set(runKey(p), { cutoff, rows: 0 });
       const text = sql.deleteOldBatch(c.escapeIdentifier(t.schema), c.escapeIdentifier(t.table), c.escapeIdentifier(t.column));
       const loop = await batchLoop(
-        { pauseMs: e.pauseMs, maxBatches: p.max_batches, maxSeconds: p.max_seconds ?? COMMON_DEFAULTS.max_seconds, verb: 'deleted' },
+        { pauseMs: e.pauseMs, maxBatches: p.max_batches, maxSeconds: p.max_seconds, verb: 'deleted' },
         signal,
         async () => (await c.query(text, [cutoff, e.batchSize])).rowCount ?? 0,
       );

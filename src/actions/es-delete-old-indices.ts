@@ -17,13 +17,12 @@ import { checkSignal, plural, TargetName } from './support.ts';
 const Params = Type.Object(
   {
     target: TargetName('elasticsearch target (config elasticsearch[].name); its index_patterns and retention decide'),
-    max_indices: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 50, description: 'most indices deleted per run, oldest first' })),
+    max_indices: Type.Integer({ minimum: 1, maximum: 1000, default: 50, description: 'most indices deleted per run, oldest first' }),
   },
   { additionalProperties: false },
 );
 type P = Static<typeof Params>;
 
-const DEFAULTS = { max_indices: 50 };
 
 interface Refused {
   index: string;
@@ -53,7 +52,7 @@ async function select(t: ElasticsearchTarget, p: P, signal: AbortSignal): Promis
     if (why) refused.push({ index: r.name, reason: why });
     else ok.push(r);
   }
-  const max = p.max_indices ?? DEFAULTS.max_indices;
+  const max = p.max_indices;
   return { deletable: ok.slice(0, max), more: Math.max(0, ok.length - max), refused };
 }
 

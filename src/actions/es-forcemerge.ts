@@ -32,17 +32,14 @@ import { checkSignal, plural, sleep, TargetName } from './support.ts';
 const Params = Type.Object(
   {
     target: TargetName('elasticsearch target (config elasticsearch[].name); its index_patterns decide'),
-    older_than: Type.Optional(
-      Type.String({ pattern: '^[0-9]+(h|d|w)$', default: '2d', description: 'an index older than this is no longer written (at least 1h)' }),
-    ),
-    max_indices: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 5, description: 'most indices merged per run, oldest first' })),
-    poll_interval_seconds: Type.Optional(Type.Number({ minimum: 0.05, maximum: 60, default: 5, description: 'how often the merge task is polled' })),
+    older_than: Type.String({ pattern: '^[0-9]+(h|d|w)$', default: '2d', description: 'an index older than this is no longer written (at least 1h)' }),
+    max_indices: Type.Integer({ minimum: 1, maximum: 100, default: 5, description: 'most indices merged per run, oldest first' }),
+    poll_interval_seconds: Type.Number({ minimum: 0.05, maximum: 60, default: 5, description: 'how often the merge task is polled' }),
   },
   { additionalProperties: false },
 );
 type P = Static<typeof Params>;
 
-const DEFAULTS = { older_than: '2d', max_indices: 5, poll_interval_seconds: 5 };
 /** Names per settings/stats request: keeps the request line short. */
 const NAMES_PER_REQUEST = 20;
 
@@ -62,7 +59,7 @@ const blocked = (s: Record<string, unknown>): boolean =>
   ['index.blocks.write', 'index.blocks.read_only', 'index.blocks.read_only_allow_delete'].some((k) => String(s[k]) === 'true');
 
 async function select(t: ElasticsearchTarget, p: P, signal: AbortSignal): Promise<Selection> {
-  const minAgeMs = parseDuration(p.older_than ?? DEFAULTS.older_than);
+  const minAgeMs = parseDuration(p.older_than);
   const now = Date.now();
   const open = (await matchingIndices(t, signal)).filter(
     (r) => r.status === 'open' && r.createdMs > 0 && now - r.createdMs <= t.retentionMs && isLiteralIndexName(r.name),
@@ -97,7 +94,7 @@ async function select(t: ElasticsearchTarget, p: P, signal: AbortSignal): Promis
     if (n === undefined) skipped.push({ index: r.name, reason: 'no segment statistics' });
     else if (n > r.primaries) eligible.push({ ...r, segments: n, readOnly: blocked(settings.get(r.name) ?? {}) });
   }
-  const max = p.max_indices ?? DEFAULTS.max_indices;
+  const max = p.max_indices;
   return { eligible: eligible.slice(0, max), more: Math.max(0, eligible.length - max), skipped };
 }
 
@@ -170,7 +167,7 @@ export default defineAction({
           ? `no index of "${t.name}" to force-merge${skipped}`
           : `force-merge to 1 segment ${plural(s.eligible.length, 'index', 'indices')} of "${t.name}": ` +
             `${s.eligible.map((r) => `${r.name} (${r.segments} segments on ${r.primaries} primaries${r.readOnly ? ', read-only' : ''})`).join(', ')}${more}${skipped}`,
-      details: { older_than: p.older_than ?? DEFAULTS.older_than, indices: s.eligible, more: s.more, skipped: s.skipped },
+      details: { older_than: p.older_than, indices: s.eligible, more: s.more, skipped: s.skipped },
       nothingToDo: s.eligible.length === 0,
     };
   },
@@ -179,7 +176,7 @@ export default defineAction({
     checkAge(p);
     const t = esTarget(ctx, p.target);
     const s = await select(t, p, signal);
-    const pollMs = (p.poll_interval_seconds ?? DEFAULTS.poll_interval_seconds) * 1000;
+    const pollMs = p.poll_interval_seconds * 1000;
     const merged: { index: string; shards: string }[] = [];
     for (const r of s.eligible) {
       signal.throwIfAborted();
@@ -213,6 +210,6 @@ export default defineAction({
 });
 
 function checkAge(p: P): void {
-  if (parseDuration(p.older_than ?? DEFAULTS.older_than) < 3_600_000) throw new Error('older_than must be at least 1h');
+  if (parseDuration(p.older_than) < 3_600_000) throw new Error('older_than must be at least 1h');
 }
 

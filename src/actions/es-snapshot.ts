@@ -24,16 +24,15 @@ import { checkSignal, sleep, TargetName } from './support.ts';
 const Params = Type.Object(
   {
     target: TargetName('elasticsearch target (config elasticsearch[].name); its snapshot_repository and index_patterns decide'),
-    prefix: Type.Optional(Type.String({ pattern: '^[a-z0-9][a-z0-9_-]{0,39}$', default: 'housekeeper', description: 'first part of the snapshot name' })),
-    include_global_state: Type.Optional(Type.Boolean({ default: false, description: 'also snapshot templates, persistent settings, pipelines' })),
-    timeout_seconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 86_400, default: 840, description: 'how long the run waits for the snapshot' })),
-    poll_interval_seconds: Type.Optional(Type.Number({ minimum: 0.05, maximum: 60, default: 5, description: 'how often the snapshot is polled' })),
+    prefix: Type.String({ pattern: '^[a-z0-9][a-z0-9_-]{0,39}$', default: 'housekeeper', description: 'first part of the snapshot name' }),
+    include_global_state: Type.Boolean({ default: false, description: 'also snapshot templates, persistent settings, pipelines' }),
+    timeout_seconds: Type.Integer({ minimum: 1, maximum: 86_400, default: 840, description: 'how long the run waits for the snapshot' }),
+    poll_interval_seconds: Type.Number({ minimum: 0.05, maximum: 60, default: 5, description: 'how often the snapshot is polled' }),
   },
   { additionalProperties: false },
 );
 type P = Static<typeof Params>;
 
-const DEFAULTS = { prefix: 'housekeeper', include_global_state: false, timeout_seconds: 840, poll_interval_seconds: 5 };
 const TRIES_PER_DAY = 5;
 
 type State = 'IN_PROGRESS' | 'SUCCESS' | 'PARTIAL' | 'FAILED' | 'INCOMPATIBLE';
@@ -41,7 +40,7 @@ type State = 'IN_PROGRESS' | 'SUCCESS' | 'PARTIAL' | 'FAILED' | 'INCOMPATIBLE';
 /** Today's names (UTC), first try first. Snapshot names must be lowercase. */
 function snapshotNames(p: P, target: string, now = new Date()): string[] {
   const day = `${now.getUTCFullYear()}.${String(now.getUTCMonth() + 1).padStart(2, '0')}.${String(now.getUTCDate()).padStart(2, '0')}`;
-  const base = `${p.prefix ?? DEFAULTS.prefix}-${target.toLowerCase()}-${day}`;
+  const base = `${p.prefix}-${target.toLowerCase()}-${day}`;
   return Array.from({ length: TRIES_PER_DAY }, (_, i) => (i === 0 ? base : `${base}.${i + 1}`));
 }
 
@@ -129,7 +128,7 @@ export default defineAction({
             wait_for_completion: false,
             ...(t.indexPatterns.length ? { indices: t.indexPatterns.join(',') } : {}),
             ignore_unavailable: true,
-            include_global_state: p.include_global_state ?? DEFAULTS.include_global_state,
+            include_global_state: p.include_global_state,
             metadata: { taken_by: 'housekeeper', target: t.name },
           },
           { signal },
@@ -137,10 +136,16 @@ export default defineAction({
       );
       started = true;
     }
-    const deadline = Date.now() + (p.timeout_seconds ?? DEFAULTS.timeout_seconds) * 1000;
-    const pollMs = (p.poll_interval_seconds ?? DEFAULTS.poll_interval_seconds) * 1000;
+    const deadline = Date.now() + p.timeout_seconds * 1000;
+    const pollMs = p.poll_interval_seconds * 1000;
+    // An abort (the alert resolved, shutdown) can land during a status request or between
+    // two: either way the snapshot goes on in Elasticsearch, and the error says so.
+    const stoppedWaiting = (): Error =>
+      new Error(`${signal.reason instanceof Error ? signal.reason.message : 'aborted'}: stopped waiting for snapshot ${repo}/${d.name}, which continues in Elasticsearch`);
     for (;;) {
-      const s = await stateOf(t, repo, d.name, signal);
+      const s = await stateOf(t, repo, d.name, signal).catch((err: unknown) => {
+        throw signal.aborted ? stoppedWaiting() : err;
+      });
       if (s === undefined) throw new Error(`snapshot ${repo}/${d.name} ${started ? 'was accepted but' : ''} cannot be found`);
       if (s.state !== 'IN_PROGRESS') {
         return {
@@ -149,13 +154,11 @@ export default defineAction({
         };
       }
       if (Date.now() + pollMs > deadline) {
-        throw new Error(`snapshot ${repo}/${d.name} still IN_PROGRESS after ${p.timeout_seconds ?? DEFAULTS.timeout_seconds}s; it continues in Elasticsearch and the next run waits for it`);
+        throw new Error(`snapshot ${repo}/${d.name} still IN_PROGRESS after ${p.timeout_seconds}s; it continues in Elasticsearch and the next run waits for it`);
       }
-      try {
-        await sleep(pollMs, signal);
-      } catch {
-        throw new Error(`${signal.reason instanceof Error ? signal.reason.message : 'aborted'}: stopped waiting for snapshot ${repo}/${d.name}, which continues in Elasticsearch`);
-      }
+      await sleep(pollMs, signal).catch(() => {
+        throw stoppedWaiting();
+      });
     }
   },
 

@@ -35,7 +35,7 @@ const Params = Type.Object(
     train_size: Type.Optional(TrainSize),
     batch_size: Type.Optional(BatchSize),
     nprobe: Type.Optional(Type.Integer({ minimum: 1, maximum: 1 << 20, description: 'IVF: lists searched per query, written into the file (default the live index\'s; raised until recall meets the floor)' })),
-    max_skipped_rows: Type.Optional(MaxSkipped),
+    max_skipped_rows: MaxSkipped,
   },
   { additionalProperties: false },
 );

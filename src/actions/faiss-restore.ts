@@ -37,8 +37,8 @@ const Params = Type.Object(
   {
     index: IndexName,
     backup: Type.Optional(Type.String({ minLength: 1, maxLength: 255, pattern: '^[^/\\\\]+$', description: 'restore this backup file (a base name in backups.directory) instead of the newest good one' })),
-    force: Type.Optional(Type.Boolean({ description: 'restore even when the live index loads and passes (default false)' })),
-    fallback: Type.Optional(Type.Union([Type.Literal('rebuild'), Type.Literal('none')], { description: 'when no backup passes: rebuild from the source table (default) or fail' })),
+    force: Type.Boolean({ default: false, description: 'restore even when the live index loads and passes' }),
+    fallback: Type.Union([Type.Literal('rebuild'), Type.Literal('none')], { default: 'rebuild', description: 'when no backup passes: rebuild from the source table, or fail' }),
   },
   { additionalProperties: false },
 );
@@ -152,7 +152,7 @@ export default defineAction({
       if (health.healthy) return { summary: `FAISS index "${cfg.name}": ${health.detail}; nothing to restore`, nothingToDo: true };
     }
     const { list, why } = await candidates(ctx, cfg, p.backup);
-    const fallback = p.fallback ?? 'rebuild';
+    const fallback = p.fallback;
     const then = fallback === 'rebuild' ? (cfg.source ? 'else rebuild from the source table' : 'no source table to rebuild from') : 'else fail';
     const first = list[0];
     return {
@@ -201,7 +201,7 @@ export default defineAction({
         ctx.log.warn({ action: 'faiss-restore', index: cfg.name, backup: b.name, problem: errorText(err) }, 'FAISS backup not usable');
       }
     }
-    if ((p.fallback ?? 'rebuild') === 'none') throw new Error(`no usable backup of FAISS index "${cfg.name}": ${rejected.join('; ')}`);
+    if (p.fallback === 'none') throw new Error(`no usable backup of FAISS index "${cfg.name}": ${rejected.join('; ')}`);
     if (!cfg.source) throw new Error(`no usable backup of FAISS index "${cfg.name}" (${rejected.join('; ')}) and no source table to rebuild from`);
     const { head } = await liveHead(cfg.path);
     const o = await buildAndPublish(ctx, cfg, buildSettings(cfg, {}, head), 'rebuild', signal, head);

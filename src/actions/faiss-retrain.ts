@@ -35,7 +35,7 @@ const Params = Type.Object(
     index: IndexName,
     train_size: Type.Optional(TrainSize),
     batch_size: Type.Optional(BatchSize),
-    max_skipped_rows: Type.Optional(MaxSkipped),
+    max_skipped_rows: MaxSkipped,
   },
   { additionalProperties: false },
 );

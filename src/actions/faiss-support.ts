@@ -29,7 +29,7 @@ export const Factory = Type.String({
 export const Metric = Type.Union([Type.Literal('l2'), Type.Literal('inner_product')], { description: 'distance: l2 or inner_product' });
 export const TrainSize = Type.Integer({ minimum: 1, maximum: 10_000_000, description: 'vectors to train on, a uniform sample of the rows (default max(20000, 64 × nlist))' });
 export const BatchSize = Type.Integer({ minimum: 100, maximum: 100_000, description: 'rows per FETCH and per add() (default about 256k floats per batch: 2000 rows of 128)' });
-export const MaxSkipped = Type.Integer({ minimum: 0, maximum: 1_000_000, description: 'rows with an unusable vector that may be left out (default 0: any fails the build)' });
+export const MaxSkipped = Type.Integer({ minimum: 0, maximum: 1_000_000, default: 0, description: 'rows with an unusable vector that may be left out (0: any fails the build)' });
 
 /** The FAISS actions change the same files: the engine runs one at a time per index. */
 export const faissTargetKey = (p: { index: string }): string => `faiss:${p.index}`;
@@ -62,9 +62,9 @@ export interface ResolvedSource {
 export async function resolveSource(ctx: ActionContext, cfg: FaissIndexConfig, signal: AbortSignal): Promise<ResolvedSource> {
   const src = cfg.source;
   if (!src) throw new Error(`faiss index "${cfg.name}" has no source table in config (faiss[].source): nothing to rebuild from`);
-  const url = ctx.config.postgres.find((p) => p.name === src.target)?.url;
-  if (url === undefined) throw new Error(`no postgres target named "${src.target}" in config`);
-  const row = await pgTarget(ctx, src.target).use(signal, async (c) => (await c.query<RebuildSourceRow>(RESOLVE_REBUILD_SOURCE, [src.table, src.idColumn, src.vectorColumn])).rows[0]);
+  const target = pgTarget(ctx, src.target);
+  const url = target.url;
+  const row = await target.use(signal, async (c) => (await c.query<RebuildSourceRow>(RESOLVE_REBUILD_SOURCE, [src.table, src.idColumn, src.vectorColumn])).rows[0]);
   if (!row) throw new Error(`source table "${src.table}" not found on "${src.target}"`);
   const where = `${row.schema_name}.${row.table_name}`;
   if (row.id_column === null) throw new Error(`source table ${where} has no column "${src.idColumn}"`);

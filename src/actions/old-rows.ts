@@ -21,18 +21,15 @@ export const commonParams = (section: Section) => ({
   max_batches: Type.Optional(
     Type.Integer({ minimum: 1, maximum: 1_000_000, description: 'stop after this many batches (the rest waits for the next run); default: no limit' }),
   ),
-  max_seconds: Type.Optional(
-    Type.Integer({
+  max_seconds: Type.Integer({
       minimum: 1,
       maximum: 3600,
       default: 600,
       description: 'stop starting batches after this long (the engine aborts a run at 15 min); the rest waits for the next run',
     }),
-  ),
-  timeout_seconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 3600, default: 300, description: 'statement_timeout of one batch' })),
+  timeout_seconds: Type.Integer({ minimum: 1, maximum: 3600, default: 300, description: 'statement_timeout of one batch' }),
 });
 
-export const COMMON_DEFAULTS = { max_seconds: 600, timeout_seconds: 300 };
 
 /** How many old rows plan and verify count at most: the scan stays bounded on a huge backlog. */
 const COUNT_CAP = 1_000_000;

@@ -15,20 +15,15 @@ const Params = Type.Object(
       Type.Array(ObjectName('index name (exact, as in pg_class.relname)'), { minItems: 1, maxItems: 20, description: 'rebuild these indexes' }),
     ),
     schema: Type.Optional(ObjectName('schema of `indexes`, needed when a name exists in several')),
-    min_bloat_ratio: Type.Optional(
-      Type.Number({ minimum: 0, maximum: 0.99, default: 0.5, description: 'without indexes: estimated wasted share of the index over which it is rebuilt' }),
-    ),
-    min_size_bytes: Type.Optional(
-      Type.Integer({ minimum: 0, maximum: 1e15, default: 10 * 1024 * 1024, description: 'without indexes: ignore smaller indexes' }),
-    ),
-    max_indexes: Type.Optional(Type.Integer({ minimum: 1, maximum: 50, default: 5, description: 'most indexes per run, most wasted bytes first' })),
-    timeout_seconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 86_400, default: 3600, description: 'statement_timeout per REINDEX' })),
+    min_bloat_ratio: Type.Number({ minimum: 0, maximum: 0.99, default: 0.5, description: 'without indexes: estimated wasted share of the index over which it is rebuilt' }),
+    min_size_bytes: Type.Integer({ minimum: 0, maximum: 1e15, default: 10 * 1024 * 1024, description: 'without indexes: ignore smaller indexes' }),
+    max_indexes: Type.Integer({ minimum: 1, maximum: 50, default: 5, description: 'most indexes per run, most wasted bytes first' }),
+    timeout_seconds: Type.Integer({ minimum: 1, maximum: 86_400, default: 3600, description: 'statement_timeout per REINDEX' }),
   },
   { additionalProperties: false },
 );
 type P = Static<typeof Params>;
 
-const DEFAULTS = { min_bloat_ratio: 0.5, min_size_bytes: 10 * 1024 * 1024, max_indexes: 5, timeout_seconds: 3600 };
 
 interface IndexRow {
   schema: string;
@@ -56,9 +51,9 @@ async function namedIndexes(c: pg.ClientBase, p: P, names: string[]): Promise<In
 
 async function bloated(c: pg.ClientBase, p: P): Promise<{ indexes: IndexRow[]; total: number }> {
   const res = await c.query<Record<string, unknown>>(sql.BLOATED_INDEXES, [
-    p.min_size_bytes ?? DEFAULTS.min_size_bytes,
-    p.min_bloat_ratio ?? DEFAULTS.min_bloat_ratio,
-    p.max_indexes ?? DEFAULTS.max_indexes,
+    p.min_size_bytes,
+    p.min_bloat_ratio,
+    p.max_indexes,
   ]);
   return {
     indexes: res.rows.map((r) => ({
@@ -114,7 +109,7 @@ export default defineAction({
     return {
       summary:
         indexes.length === 0
-          ? `REINDEX CONCURRENTLY: no index of "${p.target}" over bloat ratio ${p.min_bloat_ratio ?? DEFAULTS.min_bloat_ratio}`
+          ? `REINDEX CONCURRENTLY: no index of "${p.target}" over bloat ratio ${p.min_bloat_ratio}`
           : `REINDEX INDEX CONCURRENTLY ${plural(indexes.length, 'index', 'indexes')} on "${p.target}": ${indexes.map(qualified).join(', ')}${more}`,
       details: { indexes, total },
       nothingToDo: indexes.length === 0,
@@ -122,7 +117,7 @@ export default defineAction({
   },
 
   async run(ctx, p, signal) {
-    const timeoutMs = (p.timeout_seconds ?? DEFAULTS.timeout_seconds) * 1000;
+    const timeoutMs = p.timeout_seconds * 1000;
     return withMaintenanceSession(pgTarget(ctx, p.target), signal, timeoutMs, async (c) => {
       const { indexes } = await selectIndexes(c, p);
       const done: (IndexRow & { bytes_after: number; notices?: string[] })[] = [];
@@ -167,7 +162,7 @@ export default defineAction({
             fixed: indexes.length === 0,
             detail:
               indexes.length === 0
-                ? `no index over bloat ratio ${p.min_bloat_ratio ?? DEFAULTS.min_bloat_ratio}`
+                ? `no index over bloat ratio ${p.min_bloat_ratio}`
                 : `still over the threshold: ${indexes.map((i) => `${qualified(i)} (${i.bloat_ratio})`).join(', ')}`,
           };
         }),

@@ -13,18 +13,15 @@ const Params = Type.Object(
     target: TargetName('postgres target (config postgres[].name); its database is the one vacuumed'),
     table: Type.Optional(ObjectName('vacuum this table only (exact name, as in pg_stat_user_tables.relname)')),
     schema: Type.Optional(ObjectName('schema of `table`, needed when the name exists in several')),
-    dead_ratio: Type.Optional(
-      Type.Number({ minimum: 0, maximum: 1, default: 0.2, description: 'n_dead_tup / (n_live_tup + n_dead_tup) over which a table counts' }),
-    ),
-    min_dead_tuples: Type.Optional(Type.Integer({ minimum: 1, maximum: 1e12, default: 1000, description: 'and at least this many dead tuples' })),
-    max_tables: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 10, description: 'most tables per run, worst first' })),
-    timeout_seconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 86_400, default: 3600, description: 'statement_timeout per VACUUM' })),
+    dead_ratio: Type.Number({ minimum: 0, maximum: 1, default: 0.2, description: 'n_dead_tup / (n_live_tup + n_dead_tup) over which a table counts' }),
+    min_dead_tuples: Type.Integer({ minimum: 1, maximum: 1e12, default: 1000, description: 'and at least this many dead tuples' }),
+    max_tables: Type.Integer({ minimum: 1, maximum: 100, default: 10, description: 'most tables per run, worst first' }),
+    timeout_seconds: Type.Integer({ minimum: 1, maximum: 86_400, default: 3600, description: 'statement_timeout per VACUUM' }),
   },
   { additionalProperties: false },
 );
 type P = Static<typeof Params>;
 
-const DEFAULTS = { dead_ratio: 0.2, min_dead_tuples: 1000, max_tables: 10, timeout_seconds: 3600 };
 
 interface TableRow {
   schema: string;
@@ -43,7 +40,7 @@ const rowOf = (r: Record<string, unknown>): TableRow => ({
 });
 
 const overThreshold = (t: TableRow, p: P): boolean =>
-  t.dead >= (p.min_dead_tuples ?? DEFAULTS.min_dead_tuples) && t.dead_ratio > (p.dead_ratio ?? DEFAULTS.dead_ratio);
+  t.dead >= p.min_dead_tuples && t.dead_ratio > p.dead_ratio;
 
 const qualified = (t: { schema: string; table: string }): string => `${t.schema}.${t.table}`;
 
@@ -63,9 +60,9 @@ async function selectTables(c: pg.ClientBase, p: P): Promise<{ tables: TableRow[
   if (p.table !== undefined) return { tables: [await namedTable(c, p)], total: 1 };
   if (p.schema !== undefined) throw new Error('schema is only meaningful with table');
   const res = await c.query<Record<string, unknown>>(sql.TABLES_OVER_DEAD_RATIO, [
-    p.min_dead_tuples ?? DEFAULTS.min_dead_tuples,
-    p.dead_ratio ?? DEFAULTS.dead_ratio,
-    p.max_tables ?? DEFAULTS.max_tables,
+    p.min_dead_tuples,
+    p.dead_ratio,
+    p.max_tables,
   ]);
   return { tables: res.rows.map(rowOf), total: res.rows[0] ? num(res.rows[0]['total']) : 0 };
 }
@@ -101,7 +98,7 @@ export default defineAction({
     return {
       summary:
         tables.length === 0
-          ? `VACUUM (ANALYZE): no table of "${p.target}" over dead ratio ${p.dead_ratio ?? DEFAULTS.dead_ratio}`
+          ? `VACUUM (ANALYZE): no table of "${p.target}" over dead ratio ${p.dead_ratio}`
           : `VACUUM (ANALYZE) ${plural(tables.length, 'table')} on "${p.target}": ${tables.map(qualified).join(', ')}${more}`,
       details: { tables, total },
       nothingToDo: tables.length === 0,
@@ -109,7 +106,7 @@ export default defineAction({
   },
 
   async run(ctx, p, signal) {
-    const timeoutMs = (p.timeout_seconds ?? DEFAULTS.timeout_seconds) * 1000;
+    const timeoutMs = p.timeout_seconds * 1000;
     return withMaintenanceSession(pgTarget(ctx, p.target), signal, timeoutMs, async (c) => {
       const { tables } = await selectTables(c, p);
       const done: (TableRow & { warnings?: string[] })[] = [];
@@ -140,7 +137,7 @@ export default defineAction({
           r.over.length === 0
             ? p.table !== undefined
               ? `${qualified(r.checked[0] as TableRow)}: ${(r.checked[0] as TableRow).dead} dead tuples, ratio ${(r.checked[0] as TableRow).dead_ratio.toFixed(3)}`
-              : `no table over dead ratio ${p.dead_ratio ?? DEFAULTS.dead_ratio}`
+              : `no table over dead ratio ${p.dead_ratio}`
             : `still over the threshold: ${r.over.map((t) => `${qualified(t)} (${t.dead} dead, ratio ${t.dead_ratio.toFixed(3)})`).join(', ')}`,
       };
     }, 4);

@@ -30,10 +30,10 @@ const Params = Type.Object(
     target: TargetName('pgbouncer target (config pgbouncer[].name), its admin console'),
     postgres: TargetName('postgres target PgBouncer connects to (config postgres[].name): the max_connections cap'),
     database: Type.String({ minLength: 1, maxLength: 63, description: 'PgBouncer database whose clients wait (SHOW POOLS database)' }),
-    direction: Type.Optional(Type.Union([Type.Literal('up'), Type.Literal('down')], { default: 'up' })),
-    step: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 5, description: 'up: how much to add per run' })),
-    max_pool_size: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000, default: 50, description: 'up: never above this' })),
-    margin: Type.Optional(Type.Integer({ minimum: 0, maximum: 10_000, default: 5, description: 'connections kept free on Postgres beyond the reserved ones' })),
+    direction: Type.Union([Type.Literal('up'), Type.Literal('down')], { default: 'up' }),
+    step: Type.Integer({ minimum: 1, maximum: 1000, default: 5, description: 'up: how much to add per run' }),
+    max_pool_size: Type.Integer({ minimum: 1, maximum: 10_000, default: 50, description: 'up: never above this' }),
+    margin: Type.Integer({ minimum: 0, maximum: 10_000, default: 5, description: 'connections kept free on Postgres beyond the reserved ones' }),
     baseline: Type.Optional(
       Type.Integer({ minimum: 1, maximum: 10_000, description: 'down: size to return to; without it RELOAD restores pgbouncer.ini\'s value' }),
     ),
@@ -42,7 +42,6 @@ const Params = Type.Object(
 );
 type P = Static<typeof Params>;
 
-const DEFAULTS = { step: 5, max_pool_size: 50, margin: 5 };
 const ADMIN_DB = 'pgbouncer';
 
 interface DbRow {
@@ -157,10 +156,10 @@ async function decide(ctx: ActionContext, p: P, s: BouncerState, signal: AbortSi
     if (from <= p.baseline) return { to: undefined, how: 'none', from, reason: `pool size ${from} is already at or below baseline ${p.baseline}`, details };
     return { to: p.baseline, how: 'set', from, reason: `back to baseline ${p.baseline}`, details };
   }
-  const step = p.step ?? DEFAULTS.step;
-  const max = p.max_pool_size ?? DEFAULTS.max_pool_size;
+  const step = p.step;
+  const max = p.max_pool_size;
   const b = await readBudget(ctx, p, signal);
-  const c = capFor(s, b, p.margin ?? DEFAULTS.margin);
+  const c = capFor(s, b, p.margin);
   const details = {
     database: p.database,
     pool_size: from,
@@ -170,7 +169,7 @@ async function decide(ctx: ActionContext, p: P, s: BouncerState, signal: AbortSi
     postgres: p.postgres,
     max_connections: b.maxConnections,
     reserved_connections: b.reserved,
-    margin: p.margin ?? DEFAULTS.margin,
+    margin: p.margin,
     other_connections: c.others,
     databases_following_default: c.growing,
     cap: c.cap,

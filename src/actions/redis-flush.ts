@@ -15,18 +15,15 @@ const Params = Type.Object(
     pattern: Type.Optional(
       Type.String({ minLength: 1, maxLength: 256, description: 'flush only keys matching this glob (SCAN MATCH), not the whole database' }),
     ),
-    batch_size: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000, default: 500, description: 'keys per UNLINK' })),
-    scan_count: Type.Optional(Type.Integer({ minimum: 10, maximum: 10_000, default: 1000, description: 'SCAN COUNT hint' })),
-    max_keys: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000_000, default: 1_000_000, description: 'most keys one run unlinks' })),
-    memory_fraction: Type.Optional(
-      Type.Number({ exclusiveMinimum: 0, maximum: 1, default: 0.75, description: 'verify: used_memory below this fraction of maxmemory' }),
-    ),
+    batch_size: Type.Integer({ minimum: 1, maximum: 10_000, default: 500, description: 'keys per UNLINK' }),
+    scan_count: Type.Integer({ minimum: 10, maximum: 10_000, default: 1000, description: 'SCAN COUNT hint' }),
+    max_keys: Type.Integer({ minimum: 1, maximum: 100_000_000, default: 1_000_000, description: 'most keys one run unlinks' }),
+    memory_fraction: Type.Number({ exclusiveMinimum: 0, maximum: 1, default: 0.75, description: 'verify: used_memory below this fraction of maxmemory' }),
   },
   { additionalProperties: false },
 );
 type P = Static<typeof Params>;
 
-const DEFAULTS = { batch_size: 500, scan_count: 1000, max_keys: 1_000_000, memory_fraction: 0.75 };
 // SCAN always ends, but a keyspace written to faster than we walk it must not keep us forever.
 const MAX_SCAN_CALLS = 1_000_000;
 
@@ -41,7 +38,7 @@ function cacheTarget(ctx: ActionContext, p: P): RedisTarget {
 
 /** Walks SCAN MATCH over the database; calls onKeys for each non-empty page until it returns false. */
 async function scanPattern(c: Redis, p: P, signal: AbortSignal, onKeys: (keys: string[]) => Promise<boolean>): Promise<boolean> {
-  const count = p.scan_count ?? DEFAULTS.scan_count;
+  const count = p.scan_count;
   let cursor = '0';
   for (let calls = 0; calls < MAX_SCAN_CALLS; calls++) {
     signal.throwIfAborted();
@@ -90,7 +87,7 @@ export default defineAction({
           nothingToDo: keys === 0,
         };
       }
-      const maxKeys = p.max_keys ?? DEFAULTS.max_keys;
+      const maxKeys = p.max_keys;
       const { count, complete } = await countMatches(c, p, signal, maxKeys);
       const n = complete ? `${count}` : `at least ${count}`;
       return {
@@ -113,8 +110,8 @@ export default defineAction({
           details: { target: p.target, db: p.db, keys: before },
         };
       }
-      const batchSize = p.batch_size ?? DEFAULTS.batch_size;
-      const maxKeys = p.max_keys ?? DEFAULTS.max_keys;
+      const batchSize = p.batch_size;
+      const maxKeys = p.max_keys;
       let batch: string[] = [];
       let unlinked = 0;
       let sent = 0;
@@ -147,7 +144,7 @@ export default defineAction({
 
   async verify(ctx, p) {
     const t = cacheTarget(ctx, p);
-    const fraction = p.memory_fraction ?? DEFAULTS.memory_fraction;
+    const fraction = p.memory_fraction;
     return settle(() =>
       withRedisDb(t, p.db, checkSignal(), async (c) => {
         if (p.pattern !== undefined) {

@@ -14,14 +14,13 @@ import { checkSignal, pgTarget, plural, redisTarget, settle, withRedisDb } from 
 const Params = Type.Object(
   {
     query: Type.String({ pattern: '^[A-Za-z0-9_.-]+$', maxLength: 100, description: 'name of an actions.redis_warm entry in config' }),
-    batch_size: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000, default: 500, description: 'rows fetched and SETs pipelined per round trip' })),
-    max_rows: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000, default: 100_000, description: 'most rows one run loads' })),
+    batch_size: Type.Integer({ minimum: 1, maximum: 10_000, default: 500, description: 'rows fetched and SETs pipelined per round trip' }),
+    max_rows: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 100_000, description: 'most rows one run loads' }),
   },
   { additionalProperties: false },
 );
 type P = Static<typeof Params>;
 
-const DEFAULTS = { batch_size: 500, max_rows: 100_000 };
 
 function warmQuery(ctx: ActionContext, name: string): WarmQueryConfig {
   const w = Object.hasOwn(ctx.config.actions.redisWarm, name) ? ctx.config.actions.redisWarm[name] : undefined;
@@ -57,8 +56,8 @@ async function readRows(
   signal: AbortSignal,
   onBatch: (pairs: Pair[]) => Promise<void>,
 ): Promise<{ rows: number; skipped: number; truncated: boolean }> {
-  const batchSize = p.batch_size ?? DEFAULTS.batch_size;
-  const maxRows = p.max_rows ?? DEFAULTS.max_rows;
+  const batchSize = p.batch_size;
+  const maxRows = p.max_rows;
   return pgTarget(ctx, w.postgres).use(signal, async (c) => {
     await c.query(sql.BEGIN_READ_ONLY);
     try {
@@ -136,7 +135,7 @@ export default defineAction({
     const r = await readRows(ctx, w, p, checkSignal(), async (pairs) => {
       keys += pairs.length;
     });
-    const more = r.truncated ? ` (first ${p.max_rows ?? DEFAULTS.max_rows} rows; the query returns more)` : '';
+    const more = r.truncated ? ` (first ${p.max_rows} rows; the query returns more)` : '';
     return {
       summary: `SET ${plural(keys, 'key')} with TTL ${w.ttlMs} ms in redis "${w.redis}" db ${w.db} from warm query "${p.query}" on "${w.postgres}"${more}`,
       details: { query: p.query, postgres: w.postgres, redis: w.redis, db: w.db, ttl_ms: w.ttlMs, keys, skipped_rows: r.skipped, truncated: r.truncated },

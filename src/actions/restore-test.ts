@@ -19,9 +19,9 @@ import type { BackupsConfig } from '../config.ts';
 import { scrubText } from '../log.ts';
 import * as sql from '../sql/backups.ts';
 import type { PgTarget } from '../targets/postgres.ts';
-import { defineAction, type ActionContext } from './action.ts';
+import { defineAction } from './action.ts';
 import { backupsConfig, BACKUPS_TARGET_KEY, errorText } from './backup-support.ts';
-import { runArgv } from './exec.ts';
+import { runArgv } from '../util/run-argv.ts';
 import { checkSignal, num, pgTarget, plural, str, TargetName, withMaintenanceSession } from './support.ts';
 
 // The runbook's Friday restore test: the newest database backup of a target that passes
@@ -42,18 +42,15 @@ const Params = Type.Object(
       uniqueItems: true,
       description: 'tables whose row counts are compared with the source',
     }),
-    tolerance: Type.Optional(
-      Type.Number({ minimum: 0, maximum: 1, description: 'allowed |restored - source| / source per table (the source moves on after the dump); default 0' }),
-    ),
+    tolerance: Type.Number({ minimum: 0, maximum: 1, default: 0, description: 'allowed |restored - source| / source per table (the source moves on after the dump)' }),
     backup: Type.Optional(Type.String({ minLength: 1, maxLength: 255, pattern: '^[^./\\\\][^/\\\\]*$', description: 'test this backup file instead of the newest verified one' })),
-    jobs: Type.Optional(Type.Integer({ minimum: 1, maximum: 16, description: 'pg_restore --jobs; default 1' })),
-    timeout_seconds: Type.Optional(Type.Integer({ minimum: 10, maximum: 86_400, description: 'for pg_restore and for each count; default 3600' })),
+    jobs: Type.Integer({ minimum: 1, maximum: 16, default: 1, description: 'pg_restore --jobs' }),
+    timeout_seconds: Type.Integer({ minimum: 10, maximum: 86_400, default: 3600, description: 'for pg_restore and for each count' }),
   },
   { additionalProperties: false },
 );
 type P = Static<typeof Params>;
 
-const DEFAULTS = { tolerance: 0, jobs: 1, timeout_seconds: 3600 };
 const DDL_TIMEOUT_MS = 120_000;
 
 interface Table {
@@ -62,11 +59,6 @@ interface Table {
 }
 const qualified = (t: Table): string => `${t.schema}.${t.table}`;
 
-function targetUrl(ctx: ActionContext, name: string): string {
-  const t = ctx.config.postgres.find((x) => x.name === name);
-  if (!t) throw new Error(`no postgres target named "${name}" in config`);
-  return t.url;
-}
 
 /** Each configured name, as exactly one table of the catalog; a clear error otherwise. */
 async function resolveTables(c: pg.ClientBase, names: readonly string[], target: string): Promise<Table[]> {
@@ -236,7 +228,6 @@ export default defineAction({
 
   async plan(ctx, p) {
     const cfg = backupsConfig(ctx);
-    targetUrl(ctx, p.target);
     const target = pgTarget(ctx, p.target);
     const { info, tables } = await target.use(checkSignal(), async (c) => ({ info: await sourceInfo(c), tables: await resolveTables(c, p.tables, p.target) }));
     if (!info.canCreate) throw new Error(`the role of postgres target "${p.target}" may not CREATE DATABASE: restore-test needs CREATEDB`);
@@ -246,16 +237,16 @@ export default defineAction({
       summary:
         `restore the newest verified of ${plural(list.length, 'dump')} of "${p.target}" (newest ${list[0]?.name}) into a scratch database ` +
         `${sql.SCRATCH_PREFIX}… on its server, compare row counts of ${tables.map(qualified).join(', ')}, drop it`,
-      details: { candidates: list.map((b) => b.name), tables: tables.map(qualified), tolerance: p.tolerance ?? DEFAULTS.tolerance },
+      details: { candidates: list.map((b) => b.name), tables: tables.map(qualified), tolerance: p.tolerance },
     };
   },
 
   async run(ctx, p, signal) {
     const cfg = backupsConfig(ctx);
-    const url = targetUrl(ctx, p.target);
+    const url = pgTarget(ctx, p.target).url;
     const target = pgTarget(ctx, p.target);
-    const timeoutMs = (p.timeout_seconds ?? DEFAULTS.timeout_seconds) * 1000;
-    const tolerance = p.tolerance ?? DEFAULTS.tolerance;
+    const timeoutMs = p.timeout_seconds * 1000;
+    const tolerance = p.tolerance;
     const startedAt = new Date();
     let backup: StoredBackup | undefined;
     let skipped: string[] = [];
@@ -287,7 +278,7 @@ export default defineAction({
         // runArgv listens for aborts only once the child runs: one that came before must stop here.
         signal.throwIfAborted();
         return runArgv(
-          [bin, '--no-password', `--dbname=${conn.conninfo}`, '--no-owner', '--no-privileges', '--exit-on-error', `--jobs=${p.jobs ?? DEFAULTS.jobs}`, '--', dump],
+          [bin, '--no-password', `--dbname=${conn.conninfo}`, '--no-owner', '--no-privileges', '--exit-on-error', `--jobs=${p.jobs}`, '--', dump],
           { env, cwd: undefined, timeoutMs, signal },
         );
       });

@@ -10,7 +10,7 @@ export const SessionParams = Type.Object(
     target: TargetName('postgres target (config postgres[].name)'),
     threshold_seconds: Type.Integer({ minimum: 1, maximum: 7 * 86_400, description: 'act on sessions over this age' }),
     database: Type.Optional(ObjectName('only sessions on this database (default: all databases of the server)')),
-    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100, description: 'most sessions signalled per run' })),
+    limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100, description: 'most sessions signalled per run' }),
   },
   { additionalProperties: false },
 );

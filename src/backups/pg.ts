@@ -2,7 +2,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runArgv } from '../actions/exec.ts';
+import { runArgv } from '../util/run-argv.ts';
 
 // Running the PostgreSQL client programs (pg_dump, pg_restore) for the backup actions:
 // which binary, how to connect without putting the password on the command line, and

@@ -1,6 +1,6 @@
 import { readdir, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { runArgv } from '../actions/exec.ts';
+import { runArgv } from '../util/run-argv.ts';
 import { identityOf } from './verify.ts';
 
 // The vector_index backup: one tar archive (format "tar", pax) holding a FAISS index file and

@@ -1,14 +1,8 @@
 import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
 import { openState } from '../remediation/state.ts';
+import { OPEN_CIRCUITS, RECENT_FAILURES } from '../sql/state.ts';
 import type { CheckResult } from './checks.ts';
-
-const RECENT_FAILURES = `
-SELECT rule, count(*)::int AS n, max(coalesce(error, reason)) AS last_error
-FROM housekeeper.remediation_log
-WHERE at > now() - interval '24 hours' AND outcome IN ('failed', 'not_fixed')
-GROUP BY rule ORDER BY rule`;
-const OPEN_CIRCUITS = `SELECT rule, reason FROM housekeeper.circuits WHERE open`;
 
 /** Recent remediation failures and open circuits, from the shared state database. */
 export async function remediationChecks(config: Config, log: Logger): Promise<CheckResult[]> {

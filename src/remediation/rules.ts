@@ -5,7 +5,7 @@ import { Value } from '@sinclair/typebox/value';
 import { LineCounter, parseDocument } from 'yaml';
 import { Cron } from 'croner';
 import { ConfigError, checkSchema, type Src } from '../config.ts';
-import type { AnyAction } from '../actions/action.ts';
+import { resolveParams, type AnyAction } from '../actions/action.ts';
 import { parseDuration } from '../util/duration.ts';
 import { matchesAll, parseMatcher, type Matcher } from './matchers.ts';
 import { checkTimezone, DAYS, parseClock, type Day, type Window } from './windows.ts';
@@ -119,12 +119,7 @@ export function renderParams(params: Record<string, unknown>, labels: Readonly<R
  * A label value that makes them invalid is refused here, before anything runs.
  */
 export function paramsFor(rule: Rule, labels: Readonly<Record<string, string>>): Record<string, unknown> {
-  // Label values are strings: "5" for an integer param is converted, defaults filled in,
-  // then the result must pass the schema as it stands.
-  const rendered = Value.Convert(rule.action.params, Value.Default(rule.action.params, renderParams(rule.params, labels))) as Record<string, unknown>;
-  const err = Value.Errors(rule.action.params, rendered).First();
-  if (err) throw new Error(`params${err.path.replace(/\//g, '.')}: ${err.message}`);
-  return rendered;
+  return resolveParams(rule.action, renderParams(rule.params, labels));
 }
 
 export function ruleMatches(rule: Rule, labels: Readonly<Record<string, string>>): boolean {
@@ -236,7 +231,7 @@ function buildRule(r: RawRule, file: string, actions: readonly AnyAction[], inde
     }
   }
   // Static params are checked now; templated ones when an alert fills them in.
-  for (const err of Value.Errors(act.params, params)) {
+  for (const err of Value.Errors(act.params, Value.Default(act.params, structuredClone(params)))) {
     const key = err.path.split('/')[1];
     if (key !== undefined && hasTemplate(params[key])) continue;
     bad(`params${err.path.replace(/\//g, '.')}`, `${err.message} (action ${act.name})`);

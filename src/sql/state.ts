@@ -151,3 +151,13 @@ WHERE ($1::text IS NULL OR rule = $1)
   AND ($7::bigint IS NULL OR id < $7)
 ORDER BY id DESC
 LIMIT $8`;
+
+/** `housekeeper check`: failed or not-fixed runs per rule in the last day. */
+export const RECENT_FAILURES = `
+SELECT rule, count(*)::int AS n, max(coalesce(error, reason)) AS last_error
+FROM housekeeper.remediation_log
+WHERE at > now() - interval '24 hours' AND outcome IN ('failed', 'not_fixed')
+GROUP BY rule ORDER BY rule`;
+
+/** `housekeeper check`: rules whose circuit is open. */
+export const OPEN_CIRCUITS = `SELECT rule, reason FROM housekeeper.circuits WHERE open`;

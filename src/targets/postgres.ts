@@ -17,9 +17,11 @@ export interface PgPoolOptions {
 export class PgTarget {
   readonly name: string;
   private readonly pool: pg.Pool;
+  readonly #url: string;
 
   constructor(name: string, url: string, opts: PgPoolOptions, log: Logger) {
     this.name = name;
+    this.#url = url;
     const cfg: pg.PoolConfig = {
       connectionString: url,
       max: opts.maxConnections,
@@ -60,6 +62,14 @@ export class PgTarget {
       signal.removeEventListener('abort', onAbort);
       release();
     }
+  }
+
+  /**
+   * The connection URL, for what needs a connection of its own outside the pool (pg_dump,
+   * a rebuild child, a scratch database). It holds the password: never log or return it.
+   */
+  get url(): string {
+    return this.#url;
   }
 
   /** Connections open now (idle + in use); tests use it to prove the bound. */

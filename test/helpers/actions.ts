@@ -14,10 +14,14 @@ export function action(name: string): AnyAction {
   return a;
 }
 
-/** `p`, after asserting it is valid for the action (the failure names each error's path). */
+/**
+ * `p` as the engine hands it to the action: defaults from the schema filled in, after
+ * asserting it is valid (the failure names each error's path).
+ */
 export function params(a: AnyAction, p: Record<string, unknown>): Record<string, unknown> {
-  assert.ok(Value.Check(a.params, p), `params valid for ${a.name}: ${JSON.stringify([...Value.Errors(a.params, p)].map((e) => `${e.path} ${e.message}`))}`);
-  return p;
+  const resolved = Value.Default(a.params, structuredClone(p));
+  assert.ok(Value.Check(a.params, resolved), `params valid for ${a.name}: ${JSON.stringify([...Value.Errors(a.params, resolved)].map((e) => `${e.path} ${e.message}`))}`);
+  return resolved as Record<string, unknown>;
 }
 
 /**
