@@ -1,10 +1,8 @@
 // postgres_exporter 0.11 (Debian's prometheus-postgres-exporter), the anchor housekeeper's
 // Postgres metrics follow, run against a harness server so tests can compare what both serve.
-import path from 'node:path';
-import { freePort } from '../harness/ports.ts';
-import { ManagedProcess, cleanEnv, makeTempDir, removeTempDir, waitFor, withPortRetry } from '../harness/proc.ts';
+import { cleanEnv, makeTempDir, removeTempDir } from '../harness/proc.ts';
+import { POSTGRES_EXPORTER, startExporter } from './anchors.ts';
 
-export const ANCHOR_BIN = '/usr/bin/prometheus-postgres-exporter';
 /** The example queries Debian ships (pg_postmaster, pg_stat_user_tables, pg_statio_user_tables, ...). */
 export const ANCHOR_QUERIES = '/usr/share/doc/prometheus-postgres-exporter/examples/queries.yaml';
 
@@ -14,39 +12,37 @@ export interface Anchor {
   stop(): Promise<void>;
 }
 
-/** Starts the anchor on a free loopback port for one DSN; resolves once /metrics answers. */
+/**
+ * Starts the anchor for one DSN, with its default collectors and Debian's example queries
+ * (which dashboards such as 9628 read: pg_postmaster_start_time_seconds, the table families).
+ */
 export async function startAnchor(dsn: string): Promise<Anchor> {
   const dir = makeTempDir('hk-pg-exporter-', undefined);
-  return withPortRetry(freePort, async (port) => {
-    const proc = new ManagedProcess({
-      name: `postgres_exporter :${port}`,
-      cmd: ANCHOR_BIN,
+  let exporter;
+  try {
+    exporter = await startExporter('postgres_exporter', dir, (port) => ({
+      cmd: POSTGRES_EXPORTER,
       args: [`--web.listen-address=127.0.0.1:${port}`, '--log.level=warn', `--extend.query-path=${ANCHOR_QUERIES}`],
       env: cleanEnv({ DATA_SOURCE_NAME: dsn }),
-      logFile: path.join(dir, 'postgres_exporter.log'),
-      asOwner: undefined,
-      stopSignal: 'SIGTERM',
-      exitSignal: 'SIGTERM',
-    });
-    const url = `http://127.0.0.1:${port}/metrics`;
-    const scrape = async (): Promise<string> => {
+    }));
+  } catch (err) {
+    await removeTempDir(dir);
+    throw err;
+  }
+  const { url, proc } = exporter;
+  return {
+    url,
+    async scrape() {
       const r = await fetch(url, { signal: AbortSignal.timeout(10_000) });
       const body = await r.text();
       if (!r.ok) throw new Error(`postgres_exporter answered ${r.status}`);
       return body;
-    };
-    const stop = async (): Promise<void> => {
+    },
+    async stop() {
       await proc.stop(5_000);
       await removeTempDir(dir);
-    };
-    try {
-      await waitFor('postgres_exporter', proc, async () => ((await scrape().catch(() => undefined)) === undefined ? undefined : true), { timeoutMs: 30_000, intervalMs: 100 });
-    } catch (err) {
-      await stop();
-      throw err;
-    }
-    return { url, scrape, stop };
-  });
+    },
+  };
 }
 
 /** The metric family names in a text exposition (from its samples, histogram suffixes kept). */
