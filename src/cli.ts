@@ -1,88 +1,101 @@
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig, type Config } from './config.ts';
-import { createLogger } from './log.ts';
-import { buildApp, type App } from './app.ts';
-import { Samples, evaluate, renderTable } from './check/checks.ts';
-import { remediationChecks } from './check/remediation.ts';
+import { ConfigError, loadConfig } from './config.ts';
+import { runCheck } from './check/run.ts';
 import { ALERTS_USAGE, alertsCommand } from './alerts/command.ts';
+import { parseDuration } from './util/duration.ts';
+import { scrubText } from './log.ts';
+import { version } from './version.ts';
 
-// `housekeeper check [--json]`: the runbook's morning check in one command. One collection
-// of every configured target, evaluated against the runbook's thresholds; exit 0 when all is
-// green, 1 when anything warns or fails, 2 on a bad config.
+// The housekeeper command. `check` is the runbook's morning check in one command: exit 0 when
+// all is green, 1 when anything warns or fails, 2 on a bad config or a bad command line.
+// Every error path prints one line (plus the usage for a bad command line), never a stack.
 
-const USAGE = `usage: housekeeper check [--json]   (config from HOUSEKEEPER_CONFIG)\n       housekeeper serve\n${ALERTS_USAGE.replace(/^usage: /, '       ')}`;
+const USAGE = [
+  'usage: housekeeper check [--json] [--wait DURATION]   (config from HOUSEKEEPER_CONFIG; --wait default 5s)',
+  '       housekeeper serve',
+  ALERTS_USAGE.replace(/^usage: /, '       '),
+  '       housekeeper --version | --help',
+].join('\n');
 
-/** How long `check` waits for the background checks (FAISS, backup verification) to report. */
-const BACKGROUND_WAIT_MS = 120_000;
+/** How long `check` waits, by default, for background checks and the state database. */
+const DEFAULT_WAIT = '5s';
 
-/**
- * A collection in which the background checks have reported: they start on the first scrape
- * and never block one, so a one-shot command collects again until every FAISS index has a
- * finished check and every backup a verdict (bounded; what is still pending is reported so).
- */
-async function settledCollection(app: App, config: Config): Promise<Samples> {
-  const end = Date.now() + BACKGROUND_WAIT_MS;
-  for (;;) {
-    await app.runner.collect(config.server.scrapeTimeoutMs);
-    const s = new Samples(await app.registry.getMetricsAsJSON());
-    const faissDone =
-      config.faiss.every((f) => s.one('faiss_index_check_timestamp_seconds', { target: f.name }) !== undefined) && s.sum('faiss_index_check_running') === 0;
-    const backupsDone = s.all('backup_last_verified_timestamp_seconds').every((x) => x.value > 0);
-    if ((faissDone && backupsDone) || Date.now() > end) return s;
-    await new Promise((r) => setTimeout(r, 250));
-  }
+class UsageError extends Error {}
+
+/** parseArgs's messages run long (advice on `--`); one line, the option named. */
+function usageProblem(err: unknown): string {
+  const e = err as { code?: string; message?: string };
+  const message = String(e.message ?? err).split('\n')[0] ?? '';
+  if (e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') return `unknown option ${/'([^']+)'/.exec(message)?.[1] ?? message}`;
+  return message.replace(/\.? To specify a positional argument.*$/, '');
 }
 
-async function check(json: boolean): Promise<number> {
-  const path = process.env['HOUSEKEEPER_CONFIG'];
-  if (!path) throw new ConfigError('(unset)', '', 'set HOUSEKEEPER_CONFIG to the path of the config file');
-  const config = loadConfig(path);
-  const log = createLogger('silent');
-  const app = buildApp({ config, log });
-  try {
-    const samples = await settledCollection(app, config);
-    const results = [...evaluate(samples, config, Date.now() / 1000, app.runner.failures()), ...(await remediationChecks(config, log))];
-    const bad = results.some((r) => r.status === 'fail' || r.status === 'warn');
-    process.stdout.write(json ? `${JSON.stringify({ ok: !bad, checks: results }, null, 2)}\n` : `${renderTable(results)}\n`);
-    return bad ? 1 : 0;
-  } finally {
-    await app.close();
-  }
-}
-
-async function main(): Promise<void> {
-  // `alerts` has options of its own; it needs no config.
-  if (process.argv[2] === 'alerts') {
-    process.exitCode = alertsCommand(
-      process.argv.slice(3),
+async function main(argv: string[]): Promise<number> {
+  // `alerts` has options of its own and needs no config.
+  if (argv[0] === 'alerts') {
+    return alertsCommand(
+      argv.slice(1),
       (s) => process.stdout.write(s),
       (s) => process.stderr.write(s),
     );
-    return;
   }
-  const { positionals, values } = parseArgs({ allowPositionals: true, options: { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } });
-  const cmd = positionals[0] ?? 'serve';
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        json: { type: 'boolean' },
+        wait: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean', short: 'V' },
+      },
+    });
+  } catch (err) {
+    throw new UsageError(usageProblem(err));
+  }
+  const { positionals, values } = parsed;
+  if (values.version) {
+    process.stdout.write(`housekeeper ${version()}\n`);
+    return 0;
+  }
   if (values.help) {
     process.stdout.write(`${USAGE}\n`);
-    return;
+    return 0;
   }
+  const [cmd = 'serve', ...extra] = positionals;
+  if (cmd !== 'serve' && cmd !== 'check') throw new UsageError(`unknown command "${cmd}"`);
+  if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`);
   if (cmd === 'serve') {
+    if (values.json || values.wait !== undefined) throw new UsageError(`--${values.json ? 'json' : 'wait'} is an option of check`);
+    // main.ts reports its own errors (one line, exit 2 for a bad config) and keeps running.
     await import('./main.ts');
-    return;
+    return -1;
   }
-  if (cmd !== 'check') {
-    process.stderr.write(`housekeeper: unknown command "${cmd}"\n${USAGE}\n`);
-    process.exit(2);
-  }
+  let waitMs: number;
   try {
-    process.exit(await check(values.json === true));
+    waitMs = parseDuration(values.wait ?? DEFAULT_WAIT);
   } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`housekeeper: ${err.message}\n`);
-      process.exit(2);
-    }
-    throw err;
+    throw new UsageError(`--wait: ${(err as Error).message}`);
   }
+  const path = process.env['HOUSEKEEPER_CONFIG'];
+  if (!path) throw new ConfigError('(unset)', '', 'set HOUSEKEEPER_CONFIG to the path of the config file');
+  const config = loadConfig(path);
+  return runCheck(config, { json: values.json === true, waitMs }, (s) => process.stdout.write(s));
 }
 
-void main();
+main(process.argv.slice(2)).then(
+  (code) => {
+    // -1: the service runs on. Otherwise exit now: pools and timers would keep a one-shot alive.
+    if (code >= 0) process.exit(code);
+  },
+  (err: unknown) => {
+    if (err instanceof UsageError) {
+      process.stderr.write(`housekeeper: ${err.message}\n${USAGE}\n`);
+      process.exit(2);
+    }
+    // Config passwords are registered secrets by now; an unexpected error may quote one.
+    process.stderr.write(`housekeeper: ${scrubText(err instanceof Error ? err.message : String(err))}\n`);
+    process.exit(err instanceof ConfigError ? 2 : 1);
+  },
+);

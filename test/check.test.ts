@@ -159,7 +159,7 @@ actions:
   }
 });
 
-test('the vector index: check waits for the background FAISS check and reports it', async () => {
+test('the vector index: check waits (up to --wait) for the background FAISS check and reports it', async () => {
   const { flatIndex, randomVectors, writeAtomically } = await import('./helpers/faiss.ts');
   const { mkdtempSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
@@ -176,12 +176,59 @@ faiss:
   - { name: broken, path: ${broken} }
 `);
   try {
-    const j = await run('--json');
+    // A generous --wait: the check runs in a child process, slow to start on a busy machine.
+    const j = await run('--json', '--wait', '60s');
     assert.equal(j.code, 1);
     const checks = (JSON.parse(j.out) as { checks: Array<{ check: string; status: string; target: string; value: string }> }).checks;
     assert.equal(checks.find((c) => c.check === 'vector index loadable' && c.target === 'good')?.status, 'ok');
     assert.equal(checks.find((c) => c.check === 'vector index recall@10' && c.target === 'good')?.value, '1.000');
     assert.equal(checks.find((c) => c.check === 'vector index loadable' && c.target === 'broken')?.status, 'fail');
+  } finally {
+    configFile = saved;
+  }
+});
+
+test('a backup kind with no housekeeper backup is reported at once, not waited for', { timeout: 60_000 }, async () => {
+  const { mkdtempSync, writeFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { publishBackup } = await import('../src/backups/manifest.ts');
+  const dir = mkdtempSync(join(tmpdir(), 'hk-check-backups-'));
+  // documents: only another tool's backup; configuration: one of housekeeper's; database: none.
+  writeFileSync(join(dir, 'docs-1.tar'), 'made by another tool');
+  writeFileSync(join(dir, '.config-1.tar.partial'), 'made by housekeeper');
+  await publishBackup(join(dir, '.config-1.tar.partial'), 'config-1.tar', {
+    kind: 'configuration',
+    format: 'tar',
+    tool: { name: 'housekeeper', version: '0.1.0' },
+    source: { type: 'file', path: '/srv/configuration' },
+    createdAt: new Date(),
+  });
+  const saved = configFile;
+  configFile = writeConfigFile(`
+backups:
+  directory: ${dir}
+  kinds:
+    database: { pattern: "db-*.dump" }
+    document_store: { pattern: "docs-*.tar" }
+    configuration: { pattern: "config-*.tar" }
+`);
+  try {
+    // --wait 120s is longer than this test's timeout: the test passes only if check does not
+    // wait for a verification that a kind without housekeeper backups never gets (it once
+    // waited 2 minutes for it), while still waiting for the one that is coming.
+    const j = await run('--json', '--wait', '120s');
+    assert.equal(j.code, 1, j.out + j.err);
+    const checks = (JSON.parse(j.out) as { checks: Array<{ check: string; status: string; target: string; value: string }> }).checks;
+    const row = (check: string, target: string) => checks.find((c) => c.check === check && c.target === target);
+    assert.deepEqual(row('last backup age', 'database'), { check: 'last backup age', target: 'database', status: 'fail', value: 'none', threshold: 'daily (< 26h)' });
+    for (const kind of ['database', 'document_store']) {
+      assert.equal(row('last backup verified', kind)?.status, 'skip', kind);
+      assert.match(row('last backup verified', kind)?.value ?? '', /^no housekeeper backup/, kind);
+    }
+    assert.equal(row('last backup age', 'document_store')?.status, 'ok');
+    // A housekeeper backup is still waited for (briefly) and its verdict reported.
+    assert.deepEqual([row('last backup verified', 'configuration')?.status, row('last backup verified', 'configuration')?.value], ['ok', 'yes']);
   } finally {
     configFile = saved;
   }

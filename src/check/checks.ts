@@ -140,8 +140,18 @@ export function evaluate(s: Samples, config: Config, nowS = Date.now() / 1000, f
         const age = newest > 0 ? nowS - newest : Number.POSITIVE_INFINITY;
         const { warn, crit } = runbook.backupAgeSeconds;
         push('last backup age', kind, newest === 0 ? 'fail' : level(age, warn, crit), newest === 0 ? 'none' : `${(age / HOUR).toFixed(1)}h`, `daily (< ${warn / HOUR}h)`);
-        const verified = s.one('backup_last_verified_success', { kind });
-        if (verified !== undefined) push('last backup verified', kind, verified === 1 ? 'ok' : 'fail', verified === 1 ? 'yes' : 'no', 'checksum (+ pg_restore --list)');
+        // Only housekeeper backups (with a manifest) are verified; say what is known now
+        // rather than wait: none to verify, not verified yet, or the verdict.
+        const verifiedAt = s.one('backup_last_verified_timestamp_seconds', { kind });
+        const ours = s.one('backup_last_timestamp_seconds', { kind, source: 'housekeeper' }) ?? 0;
+        const how = 'checksum (+ pg_restore --list)';
+        if (verifiedAt === undefined) continue;
+        if (ours === 0) push('last backup verified', kind, 'skip', 'no housekeeper backup (foreign ones are not verified)', how);
+        else if (verifiedAt === 0) push('last backup verified', kind, 'skip', 'not verified yet (verification runs in the background)', how);
+        else {
+          const ok = s.one('backup_last_verified_success', { kind }) === 1;
+          push('last backup verified', kind, ok ? 'ok' : 'fail', ok ? 'yes' : 'no', how);
+        }
       }
       const restore = s.one('backup_last_restore_test_timestamp_seconds', { kind: 'database' });
       if (config.backups.kinds.database) {
