@@ -6,9 +6,11 @@ import type { Family, MetricFactory } from '../metrics/registry.ts';
 import { defineCollector, type CollectContext, type LabelValues } from './collector.ts';
 import { declareSettings, settingUnit, settingValue } from './postgres-settings.ts';
 
-// Postgres primary and replicas. Names and labels follow postgres_exporter where it has the
-// metric, so community dashboards work; pg_long_running_queries*, pg_blocked_sessions and the
-// top-N limits are housekeeper's own.
+// Postgres primary and replicas. Names, labels and types follow postgres_exporter 0.11 (its
+// default collectors and Debian's example queries.yaml) where it has the metric, so community
+// dashboards and alerts work unchanged (test/postgres.test.ts compares with the binary);
+// pg_long_running_queries*, pg_blocked_sessions, the wraparound ages and the top-N limits are
+// housekeeper's own. pg_settings_* are declared in postgres-settings.ts.
 
 // Every family but pg_up and pg_exporter_last_scrape_error carries `server` (host:port of
 // the connection), as postgres_exporter 0.11 labels its families; housekeeper's own
