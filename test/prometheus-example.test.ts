@@ -11,7 +11,7 @@ import { startAlertmanager, type AlertmanagerServer } from './harness/alertmanag
 import { startService, type Service } from './helpers/service.ts';
 import { eventuallyWithin } from './helpers/wait.ts';
 
-// docs/prometheus.example.yml, the README's prometheus.yml, in a real Prometheus: housekeeper
+// docs/prometheus.example.yml, the prometheus.yml docs/wiring.md quotes, in a real Prometheus: housekeeper
 // scraped through /probe for a primary, its replica and a target that is down, plus its own
 // metrics through /metrics?collect=none, and the alerts sent to a real Alertmanager. Only the
 // addresses, the intervals and the rule files' location differ from the file; node_exporter
@@ -95,10 +95,10 @@ test('promtool check config accepts the example as shipped', () => {
   assert.match(r.stdout, /SUCCESS/);
 });
 
-test('the README quotes the example exactly', () => {
-  const readme = readFileSync(join(root, 'README.md'), 'utf8');
+test('docs/wiring.md quotes the example exactly', () => {
+  const readme = readFileSync(join(root, 'docs', 'wiring.md'), 'utf8');
   const m = /<!-- prometheus\.example\.yml:begin -->\n```yaml\n([\s\S]*?)```\n<!-- prometheus\.example\.yml:end -->/.exec(readme);
-  assert.ok(m, 'README.md has the prometheus.example.yml block');
+  assert.ok(m, 'docs/wiring.md has the prometheus.example.yml block');
   assert.equal(m[1], example);
 });
 
