@@ -15,7 +15,7 @@ import { declareServiceMetrics } from '../src/app.ts';
 import { declareRemediationMetrics } from '../src/remediation/metrics.ts';
 import { MetricFactory } from '../src/metrics/registry.ts';
 import { actions } from '../src/actions/index.ts';
-import { matches, parseMatcher } from '../src/remediation/matchers.ts';
+import { matches, parseMatchers } from '../src/remediation/matchers.ts';
 import { loadRules } from '../src/remediation/rules.ts';
 import { loadLezer, metricNames, metricNamesLezer } from './helpers/promql.ts';
 
@@ -132,8 +132,7 @@ function unknownAlertnames(rulesYaml: string, defined: ReadonlySet<string>): str
   const doc = (parse(rulesYaml) ?? {}) as { rules?: { name?: string; matchers?: string[] }[] };
   const problems: string[] = [];
   for (const rule of doc.rules ?? []) {
-    for (const text of rule.matchers ?? []) {
-      const m = parseMatcher(text);
+    for (const m of (rule.matchers ?? []).flatMap(parseMatchers)) {
       if (m.name !== 'alertname') continue;
       const where = `rule ${rule.name ?? '?'}: ${m.text}`;
       if (m.op === '=' && !defined.has(m.value)) problems.push(`${where}: no alert ${m.value} in alerts/`);

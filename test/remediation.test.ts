@@ -424,7 +424,7 @@ test('a replica without the rule hands the job back (a rolling deploy); a replic
 });
 
 test('rules are checked at boot: unknown action, bad matcher, bad param, bad cron name file and field', async () => {
-  const { loadRules } = await import('../src/remediation/rules.ts');
+  const { loadRules, ruleMatches } = await import('../src/remediation/rules.ts');
   const bad = (yaml: string): string => {
     try {
       loadRules(rulesDir(yaml), [action]);
@@ -436,6 +436,14 @@ test('rules are checked at boot: unknown action, bad matcher, bad param, bad cro
   assert.match(bad('rules:\n  - { name: r, matchers: [\'alertname="A"\'], action: nope }\n'), /rules\.yml: rules\[0\] \(r\)\.action: unknown action "nope" \(known: test-count\)/);
   assert.match(bad('rules:\n  - { name: r, matchers: [\'alertname=~"("\'], action: test-count, params: { target: x } }\n'), /rules\[0\] \(r\)\.matchers\[0\]: bad regular expression/);
   assert.match(bad('rules:\n  - { name: r, matchers: [\'severity="x"\'], action: test-count, params: { target: x } }\n'), /needs an alertname matcher/);
+  // An entry may hold a list, as an Alertmanager route's matchers lines may; errors name the entry.
+  assert.match(bad('rules:\n  - { name: r, matchers: [\'alertname="A"\', \'severity="x", team=~"a|("\'], action: test-count, params: { target: x } }\n'), /rules\[0\] \(r\)\.matchers\[1\]: bad regular expression/);
+  assert.match(bad('rules:\n  - { name: r, matchers: [\'{severity="x", team="y"}\'], action: test-count, params: { target: x } }\n'), /needs an alertname matcher/);
+  const [listed] = loadRules(rulesDir('rules:\n  - { name: r, matchers: [\'{alertname="A", severity=~"(?i)crit"}\'], action: test-count, params: { target: x } }\n'), [action]);
+  assert.ok(listed);
+  assert.deepEqual(listed.matchers.map((m) => m.name), ['alertname', 'severity']);
+  assert.equal(ruleMatches(listed, { alertname: 'A', severity: 'CRIT' }), true);
+  assert.equal(ruleMatches(listed, { alertname: 'A', severity: 'warning' }), false);
   assert.match(bad('rules:\n  - { name: r, matchers: [\'alertname="A"\'], action: test-count, params: { target: "bad target!" } }\n'), /rules\[0\] \(r\)\.params\.target: Expected string to match/);
   assert.match(bad('rules:\n  - { name: r, matchers: [\'alertname="A"\'], action: test-count, params: { target: "{{ .Labels.x }}" } }\n'), /only template form is \{\{ \$labels\.NAME \}\}/);
   assert.match(bad('schedules:\n  - { name: s, cron: "every day", action: test-count, params: { target: x } }\n'), /schedules\[0\] \(s\)\.cron: bad cron expression/);

@@ -7,7 +7,7 @@ import { Cron } from 'croner';
 import { ConfigError, checkSchema, type Src } from '../config.ts';
 import { resolveParams, type AnyAction } from '../actions/action.ts';
 import { parseDuration } from '../util/duration.ts';
-import { matchesAll, parseMatcher, type Matcher } from './matchers.ts';
+import { matchesAll, parseMatchers, type Matcher } from './matchers.ts';
 import { checkTimezone, DAYS, parseClock, type Day, type Window } from './windows.ts';
 
 // Remediation rules (rules/*.yml): which alert runs which action with which params, and the
@@ -210,9 +210,10 @@ function buildRule(r: RawRule, file: string, actions: readonly AnyAction[], inde
   if (!action) bad('action', `unknown action "${r.action}" (known: ${actions.map((a) => a.name).join(', ')})`);
   const act = action as AnyAction;
 
-  const matchers = r.matchers.map((m, i) => {
+  // Each entry as an Alertmanager route reads its `matchers` lines: one may hold several.
+  const matchers = r.matchers.flatMap((m, i) => {
     try {
-      return parseMatcher(m);
+      return parseMatchers(m);
     } catch (err) {
       return bad(`matchers[${i}]`, (err as Error).message);
     }
