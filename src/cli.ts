@@ -1,21 +1,21 @@
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig } from './config.ts';
-import { runCheck } from './check/run.ts';
-import { ALERTS_USAGE, alertsCommand } from './alerts/command.ts';
 import { parseDuration } from './util/duration.ts';
-import { scrubText } from './log.ts';
 import { version } from './version.ts';
 
 // The housekeeper command. `check` is the runbook's morning check in one command: exit 0 when
 // all is green, 1 when anything warns or fails, 2 on a bad config or a bad command line.
 // Every error path prints one line (plus the usage for a bad command line), never a stack.
+// Modules load when their command runs, so --version and --help answer without loading them.
 
-const USAGE = [
-  'usage: housekeeper check [--json] [--wait DURATION]   (config from HOUSEKEEPER_CONFIG; --wait default 5s)',
-  '       housekeeper serve',
-  ALERTS_USAGE.replace(/^usage: /, '       '),
-  '       housekeeper --version | --help',
-].join('\n');
+async function usage(): Promise<string> {
+  const { ALERTS_USAGE } = await import('./alerts/command.ts');
+  return [
+    'usage: housekeeper check [--json] [--wait DURATION]   (config from HOUSEKEEPER_CONFIG; --wait default 5s)',
+    '       housekeeper serve',
+    ALERTS_USAGE.replace(/^usage: /, '       '),
+    '       housekeeper --version | --help',
+  ].join('\n');
+}
 
 /** How long `check` waits, by default, for background checks and the state database. */
 const DEFAULT_WAIT = '5s';
@@ -33,6 +33,7 @@ function usageProblem(err: unknown): string {
 async function main(argv: string[]): Promise<number> {
   // `alerts` has options of its own and needs no config.
   if (argv[0] === 'alerts') {
+    const { alertsCommand } = await import('./alerts/command.ts');
     return alertsCommand(
       argv.slice(1),
       (s) => process.stdout.write(s),
@@ -60,7 +61,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (values.help) {
-    process.stdout.write(`${USAGE}\n`);
+    process.stdout.write(`${await usage()}\n`);
     return 0;
   }
   const [cmd = 'serve', ...extra] = positionals;
@@ -78,10 +79,18 @@ async function main(argv: string[]): Promise<number> {
   } catch (err) {
     throw new UsageError(`--wait: ${(err as Error).message}`);
   }
-  const path = process.env['HOUSEKEEPER_CONFIG'];
-  if (!path) throw new ConfigError('(unset)', '', 'set HOUSEKEEPER_CONFIG to the path of the config file');
-  const config = loadConfig(path);
-  return runCheck(config, { json: values.json === true, waitMs }, (s) => process.stdout.write(s));
+  const { ConfigError, loadConfig } = await import('./config.ts');
+  const { runCheck } = await import('./check/run.ts');
+  try {
+    const path = process.env['HOUSEKEEPER_CONFIG'];
+    if (!path) throw new ConfigError('(unset)', '', 'set HOUSEKEEPER_CONFIG to the path of the config file');
+    const config = loadConfig(path);
+    return await runCheck(config, { json: values.json === true, waitMs }, (s) => process.stdout.write(s));
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`housekeeper: ${err.message}\n`);
+    return 2;
+  }
 }
 
 main(process.argv.slice(2)).then(
@@ -89,13 +98,14 @@ main(process.argv.slice(2)).then(
     // -1: the service runs on. Otherwise exit now: pools and timers would keep a one-shot alive.
     if (code >= 0) process.exit(code);
   },
-  (err: unknown) => {
+  async (err: unknown) => {
     if (err instanceof UsageError) {
-      process.stderr.write(`housekeeper: ${err.message}\n${USAGE}\n`);
+      process.stderr.write(`housekeeper: ${err.message}\n${await usage()}\n`);
       process.exit(2);
     }
     // Config passwords are registered secrets by now; an unexpected error may quote one.
+    const { scrubText } = await import('./log.ts');
     process.stderr.write(`housekeeper: ${scrubText(err instanceof Error ? err.message : String(err))}\n`);
-    process.exit(err instanceof ConfigError ? 2 : 1);
+    process.exit(1);
   },
 );
