@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { Duration, Name, entryOptions, failAt, mustExist, normaliseFields, resolvePath, type Ctx, type Normalised } from './schema.ts';
+import { Duration, Ref, entryOptions, failAt, mustExist, normaliseFields, resolvePath, type Ctx, type Normalised } from './schema.ts';
 import type { NamedTarget, RedisTargetConfig } from './targets.ts';
 
 // actions: what the actions may touch, named in config (never taken from alert labels):
@@ -7,12 +7,12 @@ import type { NamedTarget, RedisTargetConfig } from './targets.ts';
 
 const WarmQuery = Type.Object(
   {
-    postgres: Name,
+    postgres: Ref('postgres'),
     sql: Type.String({ minLength: 1, description: 'trusted SQL from the config file, never from alerts; returns key and value columns' }),
-    key_column: Type.String({ minLength: 1, default: 'key' }),
-    value_column: Type.String({ minLength: 1, default: 'value' }),
-    redis: Name,
-    db: Type.Integer({ minimum: 0, maximum: 15, default: 0 }),
+    key_column: Type.String({ minLength: 1, default: 'key', description: 'column of the Redis key' }),
+    value_column: Type.String({ minLength: 1, default: 'value', description: 'column of the Redis value' }),
+    redis: Ref('redis'),
+    db: Type.Integer({ minimum: 0, maximum: 15, default: 0, description: 'Redis database written' }),
     ttl: Duration('expiry of the warmed keys', '1h'),
   },
   entryOptions,
@@ -39,7 +39,7 @@ const ExecProgram = Type.Object(
 // The actions check table and column against the catalog and quote them.
 const PgIdent = (description: string) => Type.String({ minLength: 1, maxLength: 63, description });
 const cleanupFields = {
-  postgres: Name,
+  postgres: Ref('postgres'),
   schema: Type.Optional(PgIdent('schema of the table; needed when the name exists in several')),
   table: PgIdent('table, exactly as in the catalog'),
   column: PgIdent('timestamp, timestamptz or date column that dates each row'),
@@ -72,7 +72,7 @@ export const ActionsSchema = Type.Object(
     protected_users: Type.Array(Type.String(), { default: [], description: 'sessions of these users are never cancelled or terminated' }),
     protected_applications: Type.Array(Type.String(), { default: ['housekeeper'], description: 'sessions of these applications are never cancelled or terminated' }),
   },
-  { additionalProperties: false, default: {} },
+  { additionalProperties: false, default: {}, description: 'what the actions may touch, named here, never taken from alert labels' },
 );
 
 export type ActionsConfig = Normalised<Static<typeof ActionsSchema>>;

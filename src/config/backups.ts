@@ -6,7 +6,7 @@ import { Duration, failAt, normaliseFields, resolvePath, type Ctx, type Normalis
 // A glob of names in the backup directory itself (no "/": subdirectories are not searched).
 const BackupKind = Type.Object(
   { pattern: Type.String({ minLength: 1, pattern: '^[^/]+$', description: 'glob of file names in the backup directory, without "/"' }) },
-  { additionalProperties: false },
+  { additionalProperties: false, description: 'a kind of backup' },
 );
 
 const KINDS = ['database', 'vector_index', 'configuration', 'document_store', 'secrets'] as const;
@@ -31,7 +31,7 @@ export const BackupsSchema = Type.Object(
       { additionalProperties: false, default: {}, description: 'what backup-run keeps of its own backups, those with a manifest, per kind and source' },
     ),
   },
-  { additionalProperties: false },
+  { additionalProperties: false, description: 'optional: the backup directory, watched and written by backup-run' },
 );
 
 /** `directory` is absolute. backup-run prunes its own backups per kind and source: at most

@@ -1,6 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { runbook } from '../runbook.ts';
-import { Duration, Name, mustExist, normaliseFields, resolvePath, uniqueNames, type Ctx, type Normalised } from './schema.ts';
+import { Duration, Name, Ref, mustExist, normaliseFields, resolvePath, uniqueNames, type Ctx, type Normalised } from './schema.ts';
 import type { NamedTarget } from './targets.ts';
 
 // faiss: the vector indexes the exporter checks and the faiss-* actions maintain.
@@ -12,10 +12,10 @@ export const FaissIndexSchema = Type.Object(
     source: Type.Optional(
       Type.Object(
         {
-          target: Name,
-          table: Type.String({ minLength: 1 }),
-          id_column: Type.String({ minLength: 1 }),
-          vector_column: Type.String({ minLength: 1 }),
+          target: Ref('postgres'),
+          table: Type.String({ minLength: 1, description: 'table of the vectors' }),
+          id_column: Type.String({ minLength: 1, description: 'integer id of each vector, its FAISS row id' }),
+          vector_column: Type.String({ minLength: 1, description: 'real[] column of the vectors' }),
         },
         { additionalProperties: false, description: "the index's source of truth: rows in a Postgres table with a real[] vector column" },
       ),

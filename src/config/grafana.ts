@@ -12,7 +12,7 @@ export const GrafanaSchema = Type.Object(
     dashboard_uid: Type.Optional(Type.String({ description: 'annotate this dashboard only; default: organisation-wide' })),
     tags: Type.Array(Type.String(), { default: ['housekeeper'], description: 'tags of every annotation' }),
   },
-  { additionalProperties: false },
+  { additionalProperties: false, description: 'optional: an annotation per remediation' },
 );
 
 // Hand-written: token and token_file become one token.

@@ -25,13 +25,13 @@ export const RemediationSchema = Type.Object(
         failures: Type.Integer({ minimum: 1, default: 3, description: 'consecutive failures that stop a rule' }),
         reset_after: Duration('how long a stopped rule stays stopped', '6h'),
       },
-      { additionalProperties: false, default: {} },
+      { additionalProperties: false, default: {}, description: 'consecutive failures stop a rule for a while' },
     ),
     job_ttl: Duration('a queued job not started by then expires: silenced alerts never resolve', '1h'),
     action_timeout: Duration('an action running longer is aborted; dumps and restores are long', '1h'),
     replica_name: Type.Optional(Type.String({ minLength: 1, description: 'names this replica in the log; default $HOSTNAME, else the host name' })),
   },
-  { additionalProperties: false, default: {} },
+  { additionalProperties: false, default: {}, description: 'the remediation engine: on when this section is present' },
 );
 
 // Hand-written around the derived part: `enabled` and `replicaName` get defaults that depend on
@@ -58,7 +58,7 @@ export const StateSchema = Type.Object(
     url_file: Type.Optional(Type.String({ minLength: 1, description: 'file holding the URL, relative to the config file' })),
     path: Type.String({ minLength: 1, default: 'var/state', description: 'without url: an embedded PGlite database here, for one replica only' }),
   },
-  { additionalProperties: false, default: {} },
+  { additionalProperties: false, default: {}, description: 'the database that keeps the queue and the remediation log' },
 );
 
 // Hand-written: url and url_file become one resolved url (or none: the embedded database).
@@ -78,9 +78,9 @@ export const WebhookSchema = Type.Object(
     basic_auth: Type.Optional(
       Type.Object(
         {
-          username: Type.String({ minLength: 1 }),
+          username: Type.String({ minLength: 1, description: 'user name Alertmanager sends' }),
           password: Type.Optional(Type.String({ minLength: 1, ...Secret })),
-          password_file: Type.Optional(Type.String({ minLength: 1 })),
+          password_file: Type.Optional(Type.String({ minLength: 1, description: 'file holding the password' })),
         },
         { additionalProperties: false, description: 'HTTP basic authentication, besides or instead of the token' },
       ),
@@ -88,7 +88,7 @@ export const WebhookSchema = Type.Object(
     allow_unauthenticated: Type.Boolean({ default: false, description: 'without credentials the service refuses to start, unless this is true' }),
     max_body: Type.Integer({ minimum: 1024, maximum: 64 * 1024 * 1024, default: 1024 * 1024, description: 'bytes' }),
   },
-  { additionalProperties: false, default: {} },
+  { additionalProperties: false, default: {}, description: 'how Alertmanager authenticates to POST /hooks/alertmanager' },
 );
 
 // Hand-written: the token comes from the environment or a file, passwords from files, and

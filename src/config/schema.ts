@@ -29,7 +29,10 @@ export function failAt(ctx: Ctx, path: Path, problem: string): never {
   return fail(ctx.file, ctx.src, path, problem);
 }
 
-export const Name = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$', description: 'target name' });
+const NAME = '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$';
+export const Name = Type.String({ pattern: NAME, description: 'target name' });
+/** A reference to a target of another section, by its name (checked by the normaliser). */
+export const Ref = (kind: string) => Type.String({ pattern: NAME, description: `name of a ${kind} target` });
 
 declare const durationBrand: unique symbol;
 /** Duration text as written in the file ("5s"); branded so `Normalised` knows it becomes `…Ms: number`. */

@@ -11,31 +11,31 @@ export const ServerSchema = Type.Object(
     scrape_timeout: Duration('deadline of a scrape when Prometheus does not send X-Prometheus-Scrape-Timeout-Seconds', '10s'),
     scrape_timeout_offset: Duration("kept back from Prometheus's timeout so the answer arrives before it gives up", '500ms'),
   },
-  { additionalProperties: false, default: {} },
+  { additionalProperties: false, default: {}, description: 'the HTTP server: /metrics, the webhook, the API' },
 );
 export type ServerConfig = Normalised<Static<typeof ServerSchema>>;
 
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export const LogSchema = Type.Object(
   { level: Type.Union(LEVELS.map((l) => Type.Literal(l)), { default: 'info', description: 'log level' }) },
-  { additionalProperties: false, default: {} },
+  { additionalProperties: false, default: {}, description: 'logging, JSON lines on stdout' },
 );
 export type LogLevel = (typeof LEVELS)[number];
 
 export const CollectorsSchema = Type.Object(
   {
     enabled: Type.Array(Type.String(), { default: [], description: 'collectors off by default, switched on' }),
-    disabled: Type.Array(Type.String(), { default: [], description: 'collectors switched off' }),
+    disabled: Type.Array(Type.String(), { default: [], description: 'collectors switched off: postgres, postgres_retention, pgbouncer, redis, faiss, elasticsearch, certificates, backups' }),
     postgres: Type.Object(
       {
         long_query_threshold: Duration("a query running longer is a long-running query; the runbook's 5 s", durationText(runbook.longQuerySeconds)),
         top_tables: Type.Integer({ minimum: 1, maximum: 500, default: 20, description: 'tables reported, by dead tuples; bounds cardinality' }),
         top_statements: Type.Integer({ minimum: 1, maximum: 200, default: 10, description: 'pg_stat_statements entries reported, by mean time' }),
       },
-      { additionalProperties: false, default: {} },
+      { additionalProperties: false, default: {}, description: 'the postgres collector' },
     ),
   },
-  { additionalProperties: false, default: {} },
+  { additionalProperties: false, default: {}, description: 'which collectors run, and their bounds' },
 );
 export type CollectorsConfig = Normalised<Static<typeof CollectorsSchema>>;
 
