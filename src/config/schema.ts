@@ -67,14 +67,15 @@ export const entryOptions = { additionalProperties: false, default: {} } as cons
 type Camel<S extends string> = S extends `${infer H}_${infer R}` ? `${H}${Capitalize<Camel<R>>}` : S;
 type NormalisedKey<K, V> = K extends string ? (NonNullable<V> extends DurationText ? `${Camel<K>}Ms` : Camel<K>) : K;
 
-/** The shape `normaliseFields` returns: snake_case keys in camelCase, durations as `…Ms` numbers.
- *  Record keys (names chosen by the user) stay as written. */
+/** The shape `normaliseFields` returns: snake_case keys in camelCase, durations as `…Ms` numbers,
+ *  every key present (an absent optional one as undefined). Record keys (names chosen by the
+ *  user) stay as written. */
 export type Normalised<T> = T extends DurationText
   ? number
   : T extends readonly (infer E)[]
     ? Normalised<E>[]
     : T extends object
-      ? { [K in keyof T as NormalisedKey<K, T[K]>]: Normalised<T[K]> }
+      ? { [K in keyof T as NormalisedKey<K, T[K]>]-?: Normalised<T[K]> }
       : T;
 
 const camel = (key: string): string => key.replace(/_([a-z0-9])/g, (_m, c: string) => c.toUpperCase());
@@ -95,9 +96,9 @@ function walk(schema: TSchema, value: unknown, path: Path, ctx: Ctx): unknown {
   }
   if (KindGuard.IsObject(schema)) {
     const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value as object)) {
-      const p = schema.properties[k];
-      if (p) out[isDuration(p) ? `${camel(k)}Ms` : camel(k)] = walk(p, v, [...path, k], ctx);
+    // Every known key, absent optional ones as undefined: the shape `Normalised` states.
+    for (const [k, p] of Object.entries(schema.properties)) {
+      out[isDuration(p) ? `${camel(k)}Ms` : camel(k)] = walk(p, (value as Record<string, unknown>)[k], [...path, k], ctx);
     }
     return out;
   }
