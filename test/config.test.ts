@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import { ConfigError, loadConfig } from '../src/config.ts';
 import { configFrom, writeConfigFile } from './helpers/config.ts';
+import { runbook } from '../src/runbook.ts';
 
 const root = resolve(import.meta.dirname, '..');
 
@@ -27,6 +28,26 @@ test('a minimal config gets the documented defaults', () => {
   assert.equal(c.collectors.postgres.topTables, 20);
   assert.deepEqual(c.postgres, [{ name: 'primary', url: 'postgres://u:p@127.0.0.1:5432/app' }]);
   assert.deepEqual(c.redis, []);
+});
+
+test('defaults that are runbook numbers are the runbook\'s', () => {
+  const c = configFrom(
+    'postgres: [{ name: p, url: "postgres://h/db" }]\nfaiss: [{ name: f, path: f.index }]\nelasticsearch: [{ name: e, url: "http://h:9200" }]\n',
+  );
+  assert.equal(c.collectors.postgres.longQueryThresholdMs, runbook.longQuerySeconds * 1000);
+  assert.equal(c.faiss[0]?.recallFloor, runbook.faissRecallFloorDefault);
+  assert.equal(c.elasticsearch[0]?.retentionMs, runbook.esRetentionSeconds * 1000);
+});
+
+test('remediation is on when its section is written; a section given in part takes the rest from the defaults', () => {
+  assert.equal(configFrom('').remediation.enabled, false);
+  assert.equal(configFrom('remediation: {}\n').remediation.enabled, true);
+  assert.equal(configFrom('remediation: { enabled: false }\n').remediation.enabled, false);
+  const r = configFrom('remediation: { budget: { max_actions: 5 }, circuit: { reset_after: 1h } }\n').remediation;
+  assert.deepEqual([r.budget, r.circuit], [{ maxActions: 5, perMs: 3_600_000 }, { failures: 3, resetAfterMs: 3_600_000 }]);
+  assert.deepEqual(configFrom('actions: { exec: { e: { argv: [x] } } }\n').actions.exec['e'], {
+    argv: ['x'], timeoutMs: 300_000, envFromLabels: [], cwd: undefined, verifyArgv: undefined,
+  });
 });
 
 test('an empty file is a valid config with no targets', () => {
