@@ -10,7 +10,7 @@ export const ElasticsearchSchema = Type.Object(
     url: Type.Optional(Type.String({ minLength: 1, description: 'http or https URL of the cluster; or url_file' })),
     url_file: Type.Optional(Type.String({ minLength: 1, description: 'file holding the URL, relative to the config file' })),
     index_patterns: Type.Array(Type.String({ minLength: 1 }), { default: [], description: 'index patterns retention and the actions apply to' }),
-    retention: Duration("indices older than this are deleted; the runbook's 30 days", durationText(runbook.esRetentionSeconds)),
+    retention: Duration("indices older than this are deleted; the default is the runbook's", durationText(runbook.esRetentionSeconds)),
     snapshot_repository: Type.Optional(Type.String({ minLength: 1, description: 'repository es-snapshot writes to' })),
   },
   { additionalProperties: false },

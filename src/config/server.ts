@@ -28,7 +28,7 @@ export const CollectorsSchema = Type.Object(
     disabled: Type.Array(Type.String(), { default: [], description: 'collectors switched off: postgres, postgres_retention, pgbouncer, redis, faiss, elasticsearch, certificates, backups' }),
     postgres: Type.Object(
       {
-        long_query_threshold: Duration("a query running longer is a long-running query; the runbook's 5 s", durationText(runbook.longQuerySeconds)),
+        long_query_threshold: Duration("a query running longer counts as long-running; the default is the runbook's", durationText(runbook.longQuerySeconds)),
         top_tables: Type.Integer({ minimum: 1, maximum: 500, default: 20, description: 'tables reported, by dead tuples; bounds cardinality' }),
         top_statements: Type.Integer({ minimum: 1, maximum: 200, default: 10, description: 'pg_stat_statements entries reported, by mean time' }),
       },
