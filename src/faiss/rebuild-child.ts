@@ -24,7 +24,7 @@
 import { closeSync, fchmodSync, fstatSync, fsyncSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import faiss from 'faiss-node';
-import type { Index } from 'faiss-node';
+import type { Index, MetricType } from 'faiss-node';
 import pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
 import { createHash } from 'node:crypto';
@@ -123,15 +123,43 @@ function requireFloat32Addon(): void {
   if (probe.ntotal() !== 1) throw new Error('this faiss-node build does not take a Float32Array (scripts/faiss-shim/float32.patch); run npm run setup');
 }
 
-async function build(job: BuildJob): Promise<BuildStats> {
-  const t0 = performance.now();
-  const seconds = { fetch: 0, train: 0, add: 0, write: 0, verify: 0, total: 0 };
-  const memory: BuildStats['peakRssByPhase'] = { start: peakRss() };
-  const rnd = prng(job.seed);
-  const metricType = job.metric === 'l2' ? faiss.MetricType.METRIC_L2 : faiss.MetricType.METRIC_INNER_PRODUCT;
+/** What the phases share: the job, the open files, what each phase leaves for the next, and the figures. */
+interface Build {
+  readonly job: BuildJob;
+  readonly rnd: () => number;
+  readonly metricType: MetricType;
+  /** The vectors spool (a flat index image, read back by add and verify) and the id map. */
+  readonly vecFd: number;
+  readonly idsFd: number;
+  readonly t0: number;
+  readonly seconds: BuildStats['seconds'];
+  readonly memory: BuildStats['peakRssByPhase'];
+  /** Usable rows so far, and their dimension (0 until the first usable row sets it). */
+  rows: number;
+  dim: number;
+  skipped: number;
+  skippedIds: string[];
+  /** Created empty by the first usable row; dropped once written. */
+  index: Index | undefined;
+  needsTraining: boolean;
+  /** The training sample (reservoir) and how many vectors it may hold. */
+  sampleCap: number;
+  reservoir: Float32Array | undefined;
+  trainVectors: number;
+  /** The batch being fetched: its vectors, its ids (int64 little-endian) and how many rows it holds. */
+  batch: { floats: Float32Array; ids: Buffer; n: number };
+}
 
-  requireFloat32Addon();
-  // Files first: a path that cannot be created fails here, before any work.
+type Phase = Exclude<keyof BuildStats['seconds'], 'total'>;
+
+/** A phase's seconds since `since` and the peak memory at its end. */
+function phaseDone(b: Build, phase: Phase, since: number): void {
+  b.seconds[phase] = (performance.now() - since) / 1000;
+  b.memory[phase] = peakRss();
+}
+
+/** Files first: a path that cannot be created fails here, before any work. */
+function start(job: BuildJob, t0: number, memory: BuildStats['peakRssByPhase']): Build {
   const vecFd = openSync(job.files.vectors, 'wx+', 0o600);
   const idsFd = openSync(job.files.ids, 'wx', job.mode);
   const idxFd = openSync(job.files.index, 'wx', job.mode);
@@ -139,249 +167,320 @@ async function build(job: BuildJob): Promise<BuildStats> {
   fchmodSync(idsFd, job.mode);
   fchmodSync(idxFd, job.mode);
   closeSync(idxFd);
+  return {
+    job,
+    rnd: prng(job.seed),
+    metricType: job.metric === 'l2' ? faiss.MetricType.METRIC_L2 : faiss.MetricType.METRIC_INNER_PRODUCT,
+    vecFd,
+    idsFd,
+    t0,
+    seconds: { fetch: 0, train: 0, add: 0, write: 0, verify: 0, total: 0 },
+    memory,
+    rows: 0,
+    dim: 0,
+    skipped: 0,
+    skippedIds: [],
+    index: undefined,
+    needsTraining: false,
+    sampleCap: 0,
+    reservoir: undefined,
+    trainVectors: 0,
+    batch: { floats: new Float32Array(0), ids: Buffer.alloc(job.batchSize * 8), n: 0 },
+  };
+}
+
+// 1. fetch --------------------------------------------------------------------------
+
+async function fetchRows(b: Build): Promise<void> {
+  const { job } = b;
+  progress('connecting', 0);
+  const client = new pg.Client({ connectionString: job.url, application_name: 'housekeeper-faiss-rebuild' });
+  client.on('error', () => {}); // a broken connection fails the query in flight
+  await client.connect();
   try {
-    // 1. fetch ------------------------------------------------------------------------
-    progress('connecting', 0);
-    const client = new pg.Client({ connectionString: job.url, application_name: 'housekeeper-faiss-rebuild' });
-    client.on('error', () => {}); // a broken connection fails the query in flight
-    await client.connect();
-    let rows = 0;
-    let dim = 0;
-    let skipped = 0;
-    const skippedIds: string[] = [];
-    let reservoir: Float32Array | undefined;
-    let index: Index | undefined;
-    let needsTraining = false;
-    let sampleCap = 0;
-    let batchFloats: Float32Array = new Float32Array(0);
-    const idBuf = Buffer.alloc(job.batchSize * 8);
-    try {
-      await client.query(BEGIN_READ);
-      await client.query(SET_LOCAL_IDLE_TIMEOUT);
-      for (const sql of SET_LOCAL_PARALLEL_READ) await client.query(sql);
-      // Placeholders, written at the files' current offsets; the real headers go in last.
-      writeAll(vecFd, Buffer.alloc(FLAT_HEADER_BYTES));
-      writeAll(idsFd, Buffer.alloc(IDS_HEADER_BYTES));
-      let n = 0; // rows in the current batch
-      const flush = (): void => {
-        if (n === 0) return;
-        writeAll(vecFd, new Uint8Array(batchFloats.buffer, 0, n * dim * 4));
-        writeAll(idsFd, idBuf.subarray(0, n * 8));
-        n = 0;
-        progress('fetching', rows);
-      };
-      const take = (t: TupleView): void => {
-        const d = t.data; // big-endian reads
-        const idLen = t.length[0] as number;
-        const idAt = t.start[0] as number;
-        const vLen = t.length[1] as number;
-        const p0 = t.start[1] as number;
-        // PostgreSQL's binary array: ndim, has-nulls flag, element type, then per
-        // dimension (length, lower bound), then per element (byte length, value).
-        const ok = vLen >= 20 && d.getInt32(p0) === 1 && d.getInt32(p0 + 4) === 0 && d.getUint32(p0 + 8) === FLOAT4_OID;
-        const len = ok ? d.getInt32(p0 + 12) : -1;
-        if (dim === 0 && ok && len > 0) {
-          // The first usable row sets the dimension; the empty index says whether it trains.
-          dim = len;
-          index = faiss.Index.fromFactory(dim, job.factory, metricType);
-          needsTraining = !index.isTrained();
-          batchFloats = new Float32Array(job.batchSize * dim);
-          sampleCap = needsTraining ? job.trainSize : 0;
-          // Grown as rows arrive (doubling, up to the cap): a small table never pays for the cap.
-          reservoir = new Float32Array(Math.min(sampleCap, 4096) * dim);
-        }
-        // A NULL id (a view can have one) cannot be mapped: an unusable row like a bad vector.
-        let good = ok && len === dim && vLen === 20 + 8 * dim && idLen === 8;
-        const base = n * dim;
-        for (let i = 0, p = p0 + 20; good && i < dim; i++, p += 8) {
-          const v = d.getFloat32(p + 4);
-          if (d.getInt32(p) !== 4 || !Number.isFinite(v)) good = false;
-          else batchFloats[base + i] = v;
-        }
-        if (!good) {
-          const id = idLen === 8 ? d.getBigInt64(idAt).toString() : 'NULL';
-          skipped++;
-          if (skippedIds.length < 10) skippedIds.push(id);
-          if (skipped > job.maxSkipped) {
-            throw new Error(
-              `row ${idLen === 8 ? id : '(NULL id)'} has no usable vector or id (${dim === 0 ? 'not a one-dimensional real array' : `expected ${dim} finite elements`}); ` +
-                `${skipped} such rows, max_skipped_rows is ${job.maxSkipped}`,
-            );
-          }
-          return;
-        }
-        // int8 big-endian in, int64 little-endian out: the id map's layout (ids.ts).
-        idBuf.writeBigInt64LE(d.getBigInt64(idAt), n * 8);
-        // Reservoir sampling (algorithm R): every row is in the sample with equal chance.
-        const slot = rows < sampleCap ? rows : Math.floor(rnd() * (rows + 1));
-        if (slot < sampleCap) {
-          let res = reservoir as Float32Array;
-          if ((slot + 1) * dim > res.length) {
-            const grown = new Float32Array(Math.min(sampleCap, Math.max(slot + 1, (res.length / dim) * 2)) * dim);
-            grown.set(res);
-            reservoir = res = grown;
-          }
-          res.set(batchFloats.subarray(base, base + dim), slot * dim);
-        }
-        rows++;
-        n++;
-        if (n === job.batchSize) flush();
-      };
-      progress('fetching', 0);
-      // One COPY in the snapshot: the server streams, the socket's flow control paces it
-      // while a chunk is decoded and spooled, so memory stays at a chunk plus a batch.
-      const reader = new CopyBinaryReader(2);
-      const stream = client.query(copyTo(copyRebuildRows((name) => client.escapeIdentifier(name), job.source)));
-      for await (const chunk of stream as AsyncIterable<Buffer>) {
-        reader.feed(chunk, take);
-        churned(chunk.length);
-      }
-      reader.end();
-      flush();
-      await client.query(COMMIT);
-    } finally {
-      await client.end().catch(() => {});
+    await client.query(BEGIN_READ);
+    await client.query(SET_LOCAL_IDLE_TIMEOUT);
+    for (const sql of SET_LOCAL_PARALLEL_READ) await client.query(sql);
+    // Placeholders, written at the files' current offsets; the real headers go in last.
+    writeAll(b.vecFd, Buffer.alloc(FLAT_HEADER_BYTES));
+    writeAll(b.idsFd, Buffer.alloc(IDS_HEADER_BYTES));
+    progress('fetching', 0);
+    // One COPY in the snapshot: the server streams, the socket's flow control paces it
+    // while a chunk is decoded and spooled, so memory stays at a chunk plus a batch.
+    const reader = new CopyBinaryReader(2);
+    const take = (t: TupleView): void => takeRow(b, t);
+    const stream = client.query(copyTo(copyRebuildRows((name) => client.escapeIdentifier(name), job.source)));
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      reader.feed(chunk, take);
+      churned(chunk.length);
     }
-    seconds.fetch = (performance.now() - t0) / 1000;
-    memory.fetch = peakRss();
-    if (rows === 0) throw new Error('the source has no rows with a usable vector: refusing to publish an empty index');
-    // The vectors file becomes a loadable flat index: the header, with the count, goes in last.
-    writeAll(vecFd, flatImageHeader(dim, rows, job.metric), 0);
-    batchFloats = new Float32Array(0);
+    reader.end();
+    flushBatch(b);
+    await client.query(COMMIT);
+  } finally {
+    await client.end().catch(() => {});
+  }
+  phaseDone(b, 'fetch', b.t0);
+  if (b.rows === 0) throw new Error('the source has no rows with a usable vector: refusing to publish an empty index');
+  // The vectors file becomes a loadable flat index: the header, with the count, goes in last.
+  writeAll(b.vecFd, flatImageHeader(b.dim, b.rows, job.metric), 0);
+  b.batch.floats = new Float32Array(0);
+}
 
-    // 2. train ------------------------------------------------------------------------
-    if (!index) throw new Error('no index was created');
-    let trainVectors = 0;
-    const t1 = performance.now();
-    if (needsTraining) {
-      trainVectors = Math.min(rows, sampleCap);
-      const need = minTrainingPoints(job.factory);
-      if (trainVectors < need) {
-        throw new Error(`${job.factory} needs at least ${need} training vectors; the source has ${rows} rows and the sample is ${trainVectors}`);
-      }
-      progress('training', rows);
-      float32(index).train((reservoir as Float32Array).subarray(0, trainVectors * dim));
-      if (!index.isTrained()) throw new Error('the index is still untrained after train()');
+/** One COPY row (id int8, vector real[]): into the batch and the sample, or counted as skipped. */
+function takeRow(b: Build, t: TupleView): void {
+  const d = t.data; // big-endian reads
+  const idLen = t.length[0] as number;
+  const idAt = t.start[0] as number;
+  const vLen = t.length[1] as number;
+  const p0 = t.start[1] as number;
+  // PostgreSQL's binary array: ndim, has-nulls flag, element type, then per
+  // dimension (length, lower bound), then per element (byte length, value).
+  const ok = vLen >= 20 && d.getInt32(p0) === 1 && d.getInt32(p0 + 4) === 0 && d.getUint32(p0 + 8) === FLOAT4_OID;
+  const len = ok ? d.getInt32(p0 + 12) : -1;
+  if (b.dim === 0 && ok && len > 0) firstRow(b, len);
+  const dim = b.dim;
+  const floats = b.batch.floats;
+  // A NULL id (a view can have one) cannot be mapped: an unusable row like a bad vector.
+  let good = ok && len === dim && vLen === 20 + 8 * dim && idLen === 8;
+  const base = b.batch.n * dim;
+  for (let i = 0, p = p0 + 20; good && i < dim; i++, p += 8) {
+    const v = d.getFloat32(p + 4);
+    if (d.getInt32(p) !== 4 || !Number.isFinite(v)) good = false;
+    else floats[base + i] = v;
+  }
+  if (!good) return skipRow(b, idLen === 8 ? d.getBigInt64(idAt).toString() : undefined);
+  // int8 big-endian in, int64 little-endian out: the id map's layout (ids.ts).
+  b.batch.ids.writeBigInt64LE(d.getBigInt64(idAt), b.batch.n * 8);
+  sampleRow(b, floats.subarray(base, base + dim));
+  b.rows++;
+  b.batch.n++;
+  if (b.batch.n === b.job.batchSize) flushBatch(b);
+}
+
+/** The first usable row sets the dimension; the empty index says whether it trains. */
+function firstRow(b: Build, dim: number): void {
+  const { job } = b;
+  b.dim = dim;
+  b.index = faiss.Index.fromFactory(dim, job.factory, b.metricType);
+  b.needsTraining = !b.index.isTrained();
+  b.batch.floats = new Float32Array(job.batchSize * dim);
+  b.sampleCap = b.needsTraining ? job.trainSize : 0;
+  // Grown as rows arrive (doubling, up to the cap): a small table never pays for the cap.
+  b.reservoir = new Float32Array(Math.min(b.sampleCap, 4096) * dim);
+}
+
+/** An unusable row: counted, its id kept for the log; past max_skipped_rows the build fails. */
+function skipRow(b: Build, id: string | undefined): void {
+  const { job, dim } = b;
+  b.skipped++;
+  if (b.skippedIds.length < 10) b.skippedIds.push(id ?? 'NULL');
+  if (b.skipped > job.maxSkipped) {
+    throw new Error(
+      `row ${id ?? '(NULL id)'} has no usable vector or id (${dim === 0 ? 'not a one-dimensional real array' : `expected ${dim} finite elements`}); ` +
+        `${b.skipped} such rows, max_skipped_rows is ${job.maxSkipped}`,
+    );
+  }
+}
+
+/** Reservoir sampling (algorithm R): every row is in the sample with equal chance. */
+function sampleRow(b: Build, vector: Float32Array): void {
+  const { dim, rows, sampleCap } = b;
+  const slot = rows < sampleCap ? rows : Math.floor(b.rnd() * (rows + 1));
+  if (slot >= sampleCap) return;
+  let res = b.reservoir as Float32Array;
+  if ((slot + 1) * dim > res.length) {
+    const grown = new Float32Array(Math.min(sampleCap, Math.max(slot + 1, (res.length / dim) * 2)) * dim);
+    grown.set(res);
+    b.reservoir = res = grown;
+  }
+  res.set(vector, slot * dim);
+}
+
+function flushBatch(b: Build): void {
+  const { batch, dim } = b;
+  if (batch.n === 0) return;
+  writeAll(b.vecFd, new Uint8Array(batch.floats.buffer, 0, batch.n * dim * 4));
+  writeAll(b.idsFd, batch.ids.subarray(0, batch.n * 8));
+  batch.n = 0;
+  progress('fetching', b.rows);
+}
+
+// 2. train --------------------------------------------------------------------------
+
+function train(b: Build, index: Index): void {
+  const { job, rows, dim } = b;
+  const t = performance.now();
+  if (b.needsTraining) {
+    b.trainVectors = Math.min(rows, b.sampleCap);
+    const need = minTrainingPoints(job.factory);
+    if (b.trainVectors < need) {
+      throw new Error(`${job.factory} needs at least ${need} training vectors; the source has ${rows} rows and the sample is ${b.trainVectors}`);
     }
-    reservoir = undefined;
-    seconds.train = (performance.now() - t1) / 1000;
-    memory.train = peakRss();
+    progress('training', rows);
+    float32(index).train((b.reservoir as Float32Array).subarray(0, b.trainVectors * dim));
+    if (!index.isTrained()) throw new Error('the index is still untrained after train()');
+  }
+  b.reservoir = undefined;
+  phaseDone(b, 'train', t);
+}
 
-    // 3. add --------------------------------------------------------------------------
-    const t2 = performance.now();
-    {
-      const buf = Buffer.allocUnsafeSlow(job.batchSize * dim * 4);
-      const floats = new Float32Array(buf.buffer, buf.byteOffset, job.batchSize * dim);
-      for (let done = 0; done < rows; ) {
-        const n = Math.min(job.batchSize, rows - done);
-        readAll(vecFd, buf.subarray(0, n * dim * 4), FLAT_HEADER_BYTES + done * dim * 4);
-        float32(index).add(floats.subarray(0, n * dim));
-        done += n;
-        progress('adding', done);
-      }
-    }
-    if (index.ntotal() !== rows) throw new Error(`the index holds ${index.ntotal()} vectors after adding ${rows}`);
-    seconds.add = (performance.now() - t2) / 1000;
-    memory.add = peakRss();
+// 3. add ----------------------------------------------------------------------------
 
-    // 4. write ------------------------------------------------------------------------
-    const t3 = performance.now();
-    progress('writing', rows);
-    index.write(job.files.index);
-    index = undefined;
+/** The vectors file back into the index, a batch at a time. */
+function addAll(b: Build, index: Index): void {
+  const { job, rows, dim } = b;
+  const t = performance.now();
+  const buf = Buffer.allocUnsafeSlow(job.batchSize * dim * 4);
+  const floats = new Float32Array(buf.buffer, buf.byteOffset, job.batchSize * dim);
+  for (let done = 0; done < rows; ) {
+    const n = Math.min(job.batchSize, rows - done);
+    readAll(b.vecFd, buf.subarray(0, n * dim * 4), FLAT_HEADER_BYTES + done * dim * 4);
+    float32(index).add(floats.subarray(0, n * dim));
+    done += n;
+    progress('adding', done);
+  }
+  if (index.ntotal() !== rows) throw new Error(`the index holds ${index.ntotal()} vectors after adding ${rows}`);
+  phaseDone(b, 'add', t);
+}
+
+// 4. write --------------------------------------------------------------------------
+
+type Ivf = NonNullable<ReturnType<typeof ivfOf>>;
+
+function writeNprobe(idx: number, ivf: Ivf): void {
+  const buf = Buffer.alloc(8);
+  buf.writeBigUInt64LE(BigInt(ivf.nprobe));
+  writeAll(idx, buf, ivf.at);
+}
+
+/** FAISS writes the file; the index is dropped (its memory with it). Returns the file, open. */
+async function writeIndex(b: Build, index: Index): Promise<number> {
+  progress('writing', b.rows);
+  index.write(b.job.files.index);
+  b.index = undefined;
+  await collect();
+  return openSync(b.job.files.index, 'r+');
+}
+
+/** An IVF index gets the job's nprobe (within 1..nlist) written into its file. */
+function setNprobe(b: Build, idx: number): Ivf | undefined {
+  const ivf = ivfOf(idx);
+  if (ivf) {
+    ivf.nprobe = Math.max(1, Math.min(b.job.nprobe, ivf.nlist));
+    writeNprobe(idx, ivf);
+  }
+  return ivf;
+}
+
+// 5. verify -------------------------------------------------------------------------
+
+interface Verified {
+  recall: number;
+  recallQueries: number;
+  k: number;
+  nprobeRequested: number | undefined;
+  indexBytes: number;
+}
+
+async function verify(b: Build, idx: number, ivf: Ivf | undefined): Promise<Verified> {
+  const { job, rows, dim } = b;
+  const t = performance.now();
+  progress('verifying', rows);
+  const k = Math.min(10, rows);
+  const positions = samplePositions(rows, Math.min(job.recallSample, rows), b.rnd);
+  const nq = positions.length;
+  const queries = new Array<number>(nq * dim);
+  const one = Buffer.alloc(dim * 4);
+  positions.forEach((p, q) => {
+    readAll(b.vecFd, one, FLAT_HEADER_BYTES + p * dim * 4);
+    for (let i = 0; i < dim; i++) queries[q * dim + i] = one.readFloatLE(i * 4);
+  });
+  // The vectors file is a flat index image: loaded whole, it gives the exact neighbours
+  // (ids = positions = the new index's labels). Scanning it a chunk at a time (exact.ts,
+  // as the check does) was tried: 0.08 s slower and no lower peak.
+  let flat: Index | undefined = faiss.Index.read(job.files.vectors);
+  if (flat.ntotal() !== rows || flat.getDimension() !== dim) throw new Error('the vectors file does not load as written');
+  const exact = neighboursOf(flat.search(queries, k), nq, k);
+  flat = undefined;
+  await collect();
+  const measure = (): number => {
+    const loaded = faiss.Index.read(job.files.index);
+    if (loaded.ntotal() !== rows) throw new Error(`the written index holds ${loaded.ntotal()} vectors, expected ${rows}`);
+    if (loaded.getDimension() !== dim || !loaded.isTrained()) throw new Error('the written index does not load as built');
+    return recallOf(exact, loaded.search(queries, k), k, job.metric);
+  };
+  let recall = measure();
+  await collect();
+  // IVF: raise nprobe (doubling) until the recall meets the floor with a margin for the
+  // sample (verify and the collector measure on other samples: ±0.01 at 1000 hits), or
+  // every list is searched. Publishing needs the floor itself.
+  let nprobeRequested: number | undefined;
+  while (ivf && recall < Math.min(1, job.recallFloor + RECALL_MARGIN) && ivf.nprobe < ivf.nlist) {
+    nprobeRequested ??= ivf.nprobe;
+    ivf.nprobe = Math.min(ivf.nlist, ivf.nprobe * 2);
+    writeNprobe(idx, ivf);
+    recall = measure();
     await collect();
-    const idx = openSync(job.files.index, 'r+');
-    let ivf: ReturnType<typeof ivfOf>;
-    let nprobeRequested: number | undefined;
+  }
+  if (recall < job.recallFloor) {
+    throw new Error(`recall@${k} of the new index is ${recall.toFixed(3)}${ivf ? ` at nprobe ${ivf.nprobe}` : ''}, below the floor ${job.recallFloor}: not published`);
+  }
+  fsyncSync(idx);
+  const indexBytes = fstatSync(idx).size;
+  phaseDone(b, 'verify', t);
+  return { recall, recallQueries: nq, k, nprobeRequested, indexBytes };
+}
+
+// 6. the id map's header: count and the final index file's hash ------------------------
+
+function sealIdMap(b: Build, idx: number, indexBytes: number): string {
+  const hash = createHash('sha256');
+  const chunk = Buffer.alloc(4 << 20);
+  for (let off = 0; off < indexBytes; ) {
+    const n = readSync(idx, chunk, 0, Math.min(chunk.length, indexBytes - off), off);
+    if (n <= 0) throw new Error('short read of the written index');
+    hash.update(chunk.subarray(0, n));
+    off += n;
+  }
+  const indexSha256 = hash.digest('hex');
+  writeAll(b.idsFd, encodeIdsHeader({ count: b.rows, indexSize: indexBytes, indexSha256 }), 0);
+  fsyncSync(b.idsFd);
+  return indexSha256;
+}
+
+async function build(job: BuildJob): Promise<BuildStats> {
+  const t0 = performance.now();
+  const memory: BuildStats['peakRssByPhase'] = { start: peakRss() };
+  requireFloat32Addon();
+  const b = start(job, t0, memory);
+  try {
+    await fetchRows(b);
+    const index = b.index;
+    if (!index) throw new Error('no index was created');
+    train(b, index);
+    addAll(b, index);
+    const tWrite = performance.now();
+    const idx = await writeIndex(b, index);
     try {
-      ivf = ivfOf(idx);
-      if (ivf) {
-        ivf.nprobe = Math.max(1, Math.min(job.nprobe, ivf.nlist));
-        const b = Buffer.alloc(8);
-        b.writeBigUInt64LE(BigInt(ivf.nprobe));
-        writeAll(idx, b, ivf.at);
-      }
-      seconds.write = (performance.now() - t3) / 1000;
-      memory.write = peakRss();
-
-      // 5. verify ---------------------------------------------------------------------
-      const t4 = performance.now();
-      progress('verifying', rows);
-      const k = Math.min(10, rows);
-      const positions = samplePositions(rows, Math.min(job.recallSample, rows), rnd);
-      const nq = positions.length;
-      const queries = new Array<number>(nq * dim);
-      const one = Buffer.alloc(dim * 4);
-      positions.forEach((p, q) => {
-        readAll(vecFd, one, FLAT_HEADER_BYTES + p * dim * 4);
-        for (let i = 0; i < dim; i++) queries[q * dim + i] = one.readFloatLE(i * 4);
-      });
-      // The vectors file is a flat index image: loaded whole, it gives the exact neighbours
-      // (ids = positions = the new index's labels). Scanning it a chunk at a time (exact.ts,
-      // as the check does) was tried: 0.08 s slower and no lower peak.
-      let flat: Index | undefined = faiss.Index.read(job.files.vectors);
-      if (flat.ntotal() !== rows || flat.getDimension() !== dim) throw new Error('the vectors file does not load as written');
-      const exact = neighboursOf(flat.search(queries, k), nq, k);
-      flat = undefined;
-      await collect();
-      const measure = (): { loaded: number; recall: number } => {
-        const loaded = faiss.Index.read(job.files.index);
-        if (loaded.ntotal() !== rows) throw new Error(`the written index holds ${loaded.ntotal()} vectors, expected ${rows}`);
-        if (loaded.getDimension() !== dim || !loaded.isTrained()) throw new Error('the written index does not load as built');
-        return { loaded: loaded.ntotal(), recall: recallOf(exact, loaded.search(queries, k), k, job.metric) };
-      };
-      let { recall } = measure();
-      await collect();
-      // IVF: raise nprobe (doubling) until the recall meets the floor with a margin for the
-      // sample (verify and the collector measure on other samples: ±0.01 at 1000 hits), or
-      // every list is searched. Publishing needs the floor itself.
-      while (ivf && recall < Math.min(1, job.recallFloor + RECALL_MARGIN) && ivf.nprobe < ivf.nlist) {
-        nprobeRequested ??= ivf.nprobe;
-        ivf.nprobe = Math.min(ivf.nlist, ivf.nprobe * 2);
-        const b = Buffer.alloc(8);
-        b.writeBigUInt64LE(BigInt(ivf.nprobe));
-        writeAll(idx, b, ivf.at);
-        ({ recall } = measure());
-        await collect();
-      }
-      if (recall < job.recallFloor) {
-        throw new Error(`recall@${k} of the new index is ${recall.toFixed(3)}${ivf ? ` at nprobe ${ivf.nprobe}` : ''}, below the floor ${job.recallFloor}: not published`);
-      }
-      fsyncSync(idx);
-      const indexBytes = fstatSync(idx).size;
-      seconds.verify = (performance.now() - t4) / 1000;
-      memory.verify = peakRss();
-
-      // 6. the id map's header: count and the final index file's hash ----------------------
-      const hash = createHash('sha256');
-      const chunk = Buffer.alloc(4 << 20);
-      for (let off = 0; off < indexBytes; ) {
-        const n = readSync(idx, chunk, 0, Math.min(chunk.length, indexBytes - off), off);
-        if (n <= 0) throw new Error('short read of the written index');
-        hash.update(chunk.subarray(0, n));
-        off += n;
-      }
-      const indexSha256 = hash.digest('hex');
-      writeAll(idsFd, encodeIdsHeader({ count: rows, indexSize: indexBytes, indexSha256 }), 0);
-      fsyncSync(idsFd);
-      seconds.total = (performance.now() - t0) / 1000;
+      const ivf = setNprobe(b, idx);
+      phaseDone(b, 'write', tWrite);
+      const verified = await verify(b, idx, ivf);
+      const indexSha256 = sealIdMap(b, idx, verified.indexBytes);
+      b.seconds.total = (performance.now() - t0) / 1000;
       return {
-        rows,
-        dimension: dim,
-        skipped,
-        skippedIds,
-        trained: needsTraining,
-        trainVectors,
+        rows: b.rows,
+        dimension: b.dim,
+        skipped: b.skipped,
+        skippedIds: b.skippedIds,
+        trained: b.needsTraining,
+        trainVectors: b.trainVectors,
         fourcc: readFourcc(idx),
         nlist: ivf?.nlist,
         nprobe: ivf?.nprobe,
-        nprobeRequested,
-        recall,
-        recallQueries: nq,
-        k,
-        indexBytes,
+        ...verified,
         indexSha256,
-        seconds,
+        seconds: b.seconds,
         peakRssBytes: peakRss(),
         peakRssByPhase: memory,
       };
@@ -389,8 +488,8 @@ async function build(job: BuildJob): Promise<BuildStats> {
       closeSync(idx);
     }
   } finally {
-    closeSync(vecFd);
-    closeSync(idsFd);
+    closeSync(b.vecFd);
+    closeSync(b.idsFd);
   }
 }
 
