@@ -28,7 +28,9 @@ let dbCounter = 0;
 const open: Instance[] = [];
 
 before(async () => {
-  pgs = await startPostgres();
+  // Every instance stays open until the end (pg-boss pools of 10 plus the counting pool):
+  // Postgres's default 100 connections run out when a slow machine keeps old ones around.
+  pgs = await startPostgres({ settings: { max_connections: '300' } });
   admin = new pg.Pool({ connectionString: pgs.url({ db: 'app' }), max: 3 });
   admin.on('error', () => {});
   await prepareCountingDb(pgs.url({ db: 'app' }));
