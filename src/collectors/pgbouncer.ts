@@ -2,6 +2,7 @@ import * as sql from '../sql/pgbouncer.ts';
 import type { PgTarget } from '../targets/postgres.ts';
 import type { MetricFactory } from '../metrics/registry.ts';
 import { defineCollector } from './collector.ts';
+import { MAX_ERRMSGS, OTHER, PgBouncerLogErrors } from './pgbouncer-log.ts';
 
 // PgBouncer, from its admin console. Names and labels follow pgbouncer_exporter.
 
@@ -58,6 +59,12 @@ function declare(f: MetricFactory) {
     waitTime: c('pgbouncer_stats_client_wait_seconds_total', 'Time clients spent waiting for a server connection.', ['database']),
     received: c('pgbouncer_stats_received_bytes_total', 'Bytes received from clients.', ['database']),
     sent: c('pgbouncer_stats_sent_bytes_total', 'Bytes sent to clients.', ['database']),
+    errors: c(
+      'pgbouncer_errors_count',
+      `Errors in PgBouncer's log_file since housekeeper started following it (only with log_file): WARNING/ERROR/FATAL lines, a pooler error once by the text the client got. errmsg is the message with quoted names, addresses, numbers and a trailing name after a colon replaced; at most ${MAX_ERRMSGS} distinct per target, later ones count as errmsg="${OTHER}".`,
+      ['errmsg'],
+    ),
+    logReadable: g('pgbouncer_log_readable', "Whether PgBouncer's log_file could be read at the last scrape (1) or not (0); only with log_file."),
   };
 }
 type Metrics = ReturnType<typeof declare>;
@@ -68,14 +75,26 @@ const num = (v: unknown): number => {
 };
 const str = (v: unknown): string => (v === null || v === undefined ? '' : String(v));
 
+// Per target object (one per service instance), so two services in one process (tests) each
+// follow the file from their own start.
+const logs = new Map<PgTarget, PgBouncerLogErrors>();
+
 export default defineCollector<PgTarget, Metrics>({
   name: 'pgbouncer',
   enabledByDefault: true,
   targets: (t) => t.pgbouncer,
   metrics: declare,
   up: (m) => m.up,
-  async collect(ctx, m) {
+  async collect(ctx, m, config) {
     const set = ctx.set;
+    const logFile = config.pgbouncer.find((t) => t.name === ctx.target.name)?.logFile;
+    let errors = logs.get(ctx.target);
+    if (logFile !== undefined && errors === undefined) {
+      errors = new PgBouncerLogErrors(ctx.target.name, logFile);
+      logs.set(ctx.target, errors);
+    }
+    // The log is read alongside the admin console; it never throws, an unreadable file is a gauge.
+    const logRead = errors?.update(ctx.signal, ctx.log);
     await ctx.target.use(ctx.signal, async (client) => {
       for (const r of (await client.query<Record<string, unknown>>(sql.SHOW_POOLS)).rows) {
         const l = { database: str(r['database']), user: str(r['user']) };
@@ -131,5 +150,14 @@ export default defineCollector<PgTarget, Metrics>({
         set(m.sent, l, num(r['total_sent']));
       }
     });
+    if (errors !== undefined) {
+      await logRead;
+      set(m.logReadable, {}, errors.readable ? 1 : 0);
+      for (const [errmsg, n] of errors.counts) set(m.errors, { errmsg }, n);
+    }
+  },
+  async close() {
+    await Promise.allSettled([...logs.values()].map((l) => l.close()));
+    logs.clear();
   },
 });

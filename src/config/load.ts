@@ -23,7 +23,17 @@ import {
 import { type Ctx } from './schema.ts';
 import { CollectorsSchema, LogSchema, ServerSchema, normaliseCollectors, normaliseServer, type CollectorsConfig, type LogLevel, type ServerConfig } from './server.ts';
 import { ConfigError, checkSchema, expandEnv, type Src } from './source.ts';
-import { RedisTargetSchema, UrlTargetSchema, normalisePgTargets, normaliseRedis, type NamedTarget, type RedisTargetConfig } from './targets.ts';
+import {
+  PgBouncerTargetSchema,
+  RedisTargetSchema,
+  UrlTargetSchema,
+  normalisePgBouncer,
+  normalisePgTargets,
+  normaliseRedis,
+  type NamedTarget,
+  type PgBouncerTargetConfig,
+  type RedisTargetConfig,
+} from './targets.ts';
 
 // The config file (HOUSEKEEPER_CONFIG) is YAML. Strings may reference environment
 // variables as ${NAME}, and URL fields have a *_file twin, so secrets need not sit in
@@ -39,7 +49,7 @@ export const ConfigSchema = Type.Object(
     log: LogSchema,
     collectors: CollectorsSchema,
     postgres: list(UrlTargetSchema, 'Postgres servers, primaries and replicas (the role is detected)'),
-    pgbouncer: list(UrlTargetSchema, "PgBouncer admin consoles (a user in admin_users; stats_users to only watch)"),
+    pgbouncer: list(PgBouncerTargetSchema, "PgBouncer admin consoles (a user in admin_users; stats_users to only watch)"),
     redis: list(RedisTargetSchema, 'Redis servers'),
     faiss: list(FaissIndexSchema, 'FAISS index files'),
     backups: Type.Optional(BackupsSchema),
@@ -63,7 +73,7 @@ export interface Config {
   /** Collectors switched on beyond the default set, default ones switched off, and the postgres collector's bounds. */
   collectors: CollectorsConfig;
   postgres: NamedTarget[];
-  pgbouncer: NamedTarget[];
+  pgbouncer: PgBouncerTargetConfig[];
   redis: RedisTargetConfig[];
   faiss: FaissIndexConfig[];
   /** Undefined when no backups section is configured. */
@@ -107,7 +117,7 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
 
 function normalise(raw: RawConfig, ctx: Ctx): Config {
   const postgres = normalisePgTargets('postgres', raw.postgres, ctx);
-  const pgbouncer = normalisePgTargets('pgbouncer', raw.pgbouncer, ctx);
+  const pgbouncer = normalisePgBouncer(raw.pgbouncer, ctx);
   const redis = normaliseRedis(raw.redis, ctx);
   return {
     file: ctx.file,

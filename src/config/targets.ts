@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { Name, resolveUrl, uniqueNames, type Ctx } from './schema.ts';
+import { Name, resolvePath, resolveUrl, uniqueNames, type Ctx } from './schema.ts';
 
 // postgres, pgbouncer and redis: the servers the exporter watches, each by name and URL.
 
@@ -10,6 +10,19 @@ const urlFields = {
 };
 
 export const UrlTargetSchema = Type.Object(urlFields, { additionalProperties: false });
+
+export const PgBouncerTargetSchema = Type.Object(
+  {
+    ...urlFields,
+    log_file: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description: "PgBouncer's logfile, relative to the config file; read for pgbouncer_errors_count (followed across rotation)",
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
 
 export const RedisTargetSchema = Type.Object(
   {
@@ -29,6 +42,10 @@ export interface NamedTarget {
   name: string;
   url: string;
 }
+export interface PgBouncerTargetConfig extends NamedTarget {
+  /** Absolute path of PgBouncer's log file, when given. */
+  logFile: string | undefined;
+}
 export interface RedisTargetConfig extends NamedTarget {
   cacheDbs: number[];
 }
@@ -38,6 +55,14 @@ export function normalisePgTargets(section: 'postgres' | 'pgbouncer', raw: Stati
   const out = raw.map((t, i) => ({ name: t.name, url: resolveUrl(ctx, t, [section, i], PG_PROTOCOLS) }));
   uniqueNames(ctx, out, section);
   return out;
+}
+
+export function normalisePgBouncer(raw: Static<typeof PgBouncerTargetSchema>[], ctx: Ctx): PgBouncerTargetConfig[] {
+  const withUrls = normalisePgTargets('pgbouncer', raw, ctx);
+  return withUrls.map((t, i) => {
+    const logFile = raw[i]?.log_file;
+    return { ...t, logFile: logFile === undefined ? undefined : resolvePath(ctx, logFile) };
+  });
 }
 
 export function normaliseRedis(raw: Static<typeof RedisTargetSchema>[], ctx: Ctx): RedisTargetConfig[] {

@@ -5,6 +5,8 @@
 //   <dir>/userlist.txt    auth_file, plain-text passwords (PgBouncer does SCRAM with clients
 //                         and with the server from them)
 //   <dir>/pgbouncer.log   its stderr (all its logging)
+//   <dir>/logfile.log     with { logfile: true }: PgBouncer's own `logfile` too (it reopens it
+//                         on RELOAD/SIGHUP, so tests can rotate it the way logrotate does)
 //   <dir>/.s.PGSQL.<port> its Unix socket
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
@@ -19,6 +21,8 @@ export interface PgBouncerServer {
   readonly dir: string;
   readonly configFile: string;
   readonly logFile: string;
+  /** PgBouncer's own `logfile` setting, when started with { logfile: true }. */
+  readonly logfile: string | undefined;
   /** PgBouncer's pid while it runs. */
   readonly pid: number | undefined;
   /** postgres://pgbouncer_admin:pw@127.0.0.1:port/pgbouncer: the admin console (admin_users and stats_users). */
@@ -49,16 +53,18 @@ class PgBouncerImpl extends ServerLifecycle implements PgBouncerServer {
   readonly dir: string;
   readonly configFile: string;
   readonly logFile: string;
+  readonly logfile: string | undefined;
   private readonly primary: PgServer;
   private readonly poolSize: number;
   private readonly maxClientConn: number;
 
-  constructor(primary: PgServer, dir: string, poolSize: number, maxClientConn: number) {
+  constructor(primary: PgServer, dir: string, poolSize: number, maxClientConn: number, logfile: boolean) {
     super();
     this.primary = primary;
     this.dir = dir;
     this.configFile = path.join(dir, 'pgbouncer.ini');
     this.logFile = path.join(dir, 'pgbouncer.log');
+    this.logfile = logfile ? path.join(dir, 'logfile.log') : undefined;
     this.adminPassword = randomBytes(18).toString('hex');
     this.poolSize = poolSize;
     this.maxClientConn = maxClientConn;
@@ -102,7 +108,7 @@ ignore_startup_parameters = extra_float_digits
 ; retry a failed server login after 1 s, not 15 s: tests restart the primary
 server_login_retry = 1
 syslog = 0
-`;
+${this.logfile === undefined ? '' : `logfile = ${this.logfile}\n`}`;
     writeOwnedFile(this.configFile, ini, serverOwner);
   }
 
@@ -136,10 +142,10 @@ syslog = 0
 
 export async function startPgBouncer(
   primary: PgServer,
-  opts: { poolSize?: number; maxClientConn?: number } = {},
+  opts: { poolSize?: number; maxClientConn?: number; logfile?: boolean } = {},
 ): Promise<PgBouncerServer> {
   const dir = makeTempDir('hk-pgbouncer-', serverOwner);
-  const b = new PgBouncerImpl(primary, dir, opts.poolSize ?? 5, opts.maxClientConn ?? 100);
+  const b = new PgBouncerImpl(primary, dir, opts.poolSize ?? 5, opts.maxClientConn ?? 100, opts.logfile ?? false);
   return startOrDestroy(b, () => launchOnFreePort(b, async () => {
     b.writeConfig();
     await b.launch();
