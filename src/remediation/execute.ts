@@ -40,8 +40,8 @@ export class Executor {
     // Aborted a little before the queue would take the job back, so the outcome is ours to record.
     const timeout = setTimeout(() => controller.abort(new Error(`action timed out after ${limitMs / 1000}s`)), Math.max(1_000, limitMs - 5_000));
     try {
-      const result = await rule.action.run(this.d.ctx, data.params as never, controller.signal);
-      const verdict = await untilAborted(rule.action.verify(this.d.ctx, data.params as never, controller.signal), controller.signal);
+      const result = await rule.action.run(this.d.ctx, data.params, controller.signal);
+      const verdict = await untilAborted(rule.action.verify(this.d.ctx, data.params, controller.signal), controller.signal);
       const outcome = verdict.fixed ? 'fixed' : 'not_fixed';
       await this.d.journal.finish(rule, logId, outcome, `${result.summary}; verify: ${verdict.detail}`, null, performance.now() - started);
       if (verdict.fixed) {

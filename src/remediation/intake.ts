@@ -73,7 +73,7 @@ export class Intake {
     }
     const startsAt = new Date(alert.startsAt).toISOString();
     const episode = uuidFor(`${rule.name}\u0000${alert.fingerprint}\u0000${startsAt}`);
-    const target = rule.action.targetKey(params as never, this.d.config);
+    const target = rule.action.targetKey(params, this.d.config);
     const alertname = alert.labels['alertname'] ?? '';
     const data: JobData = { trigger: 'alert', episode, rule: rule.name, alertname, fingerprint: alert.fingerprint, startsAt, params, target, attempt: 1, seq: 0 };
     const inserted = await this.d.store.store(

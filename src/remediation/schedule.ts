@@ -58,7 +58,7 @@ export class Scheduler {
     const id = uuidFor(`schedule\u0000${rule.name}\u0000${t.toISOString()}`);
     const data: JobData = {
       trigger: 'schedule', episode: id, rule: rule.name, alertname: '', fingerprint: '', startsAt: t.toISOString(),
-      params, target: rule.action.targetKey(params as never, this.d.config), attempt: 1, seq: 0,
+      params, target: rule.action.targetKey(params, this.d.config), attempt: 1, seq: 0,
     };
     const created = await this.d.boss.send(QUEUE, data, {
       id,

@@ -63,15 +63,15 @@ async function openEmbedded(path: string): Promise<StateDb> {
   // PGlite runs one statement at a time; our callers are few and short, and pg-boss shares it.
   return {
     kind: 'embedded',
-    async query(text, values) {
+    async query<R extends Record<string, unknown>>(text: string, values?: unknown[]): Promise<R[]> {
       if (values === undefined || values.length === 0) {
         const results = await pgl.exec(text);
-        return (results[results.length - 1]?.rows ?? []) as never[];
+        return (results[results.length - 1]?.rows ?? []) as R[];
       }
-      return (await pgl.query(text, values)).rows as never[];
+      return (await pgl.query<R>(text, values)).rows;
     },
     async transaction(fn) {
-      return pgl.transaction(async (tx) => fn(async (text, values) => (await tx.query(text, values)).rows as never[]));
+      return pgl.transaction(async (tx) => fn(async <R extends Record<string, unknown>>(text: string, values?: unknown[]) => (await tx.query<R>(text, values)).rows));
     },
     boss: { db: fromPglite(pgl) },
     close: () => pgl.close(),

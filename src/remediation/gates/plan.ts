@@ -16,7 +16,7 @@ export function planGate(ctx: ActionContext, globalDryRun: boolean): Gate {
     async check(run) {
       let plan: Plan;
       try {
-        plan = await run.rule.action.plan(ctx, run.data.params as never);
+        plan = await run.rule.action.plan(ctx, run.data.params);
       } catch (error) {
         return { kind: 'fail', error };
       }
