@@ -40,7 +40,7 @@ postgres:
   - { name: primary, url: "${s.primary.url({ db: 'app', user: 'housekeeper' })}" }
   - { name: replica, url: "${s.replica.url({ db: 'app', user: 'housekeeper' })}" }
 pgbouncer:
-  - { name: pgbouncer, url: "${s.pgbouncer.adminUrl()}" }
+  - { name: pgbouncer, url: "${s.pgbouncer.adminUrl()}", log_file: "${s.pgbouncer.logFile}" }
 redis:
   - { name: redis, url: "${s.redis.url(0)}" }
 `);
@@ -104,6 +104,10 @@ test('housekeeper answers at least as many community expressions as the anchor e
   fs.writeFileSync(GAP_FILE, report);
   process.stdout.write(`\n${report}\n(written to ${GAP_FILE})\n`);
 
+  // PgBouncer's error counter (from its log file) answers awesome-prometheus-alerts' two alerts on it.
+  for (const id of ['pgb-apa-errors', 'pgb-apa-max-connections']) {
+    assert.equal(verdicts.find((v) => v.e.id === id)?.answered[HK], true, `housekeeper answers ${id}`);
+  }
   // A failing housekeeper collector explains a short count: name it in the failure.
   const failing = (await p.query(`housekeeper_collector_success{job="${HK}"} == 0`)).map((x) => JSON.stringify(x.metric));
   const why = failing.length > 0 ? `\nhousekeeper collectors failing: ${failing.join(', ')}` : '';
