@@ -12,6 +12,7 @@ import { startPostgres, type PgServer } from './harness/postgres.ts';
 import { configFrom, memoryLogger } from './helpers/config.ts';
 import { fingerprintOf, notification, rulesDir, startInstance, TOKEN, until } from './helpers/remediation.ts';
 import { action, actionContext, params } from './helpers/actions.ts';
+import { until as waitUntil } from './helpers/wait.ts';
 
 // es-delete-old-indices, es-forcemerge and es-snapshot through the official client against the
 // harness's Elasticsearch stand-in (none can run here; it answers with the documented shapes
@@ -285,7 +286,7 @@ test('es-forcemerge fails cleanly on a 5xx from the task API, naming the merge s
   const ac = new AbortController();
   const run = fm.run(ctx, p, ac.signal);
   run.catch(() => {});
-  for (let i = 0; i < 200 && writes(es).length < 3; i++) await new Promise((res) => setTimeout(res, 25));
+  await waitUntil('the first merge to start', () => writes(es).length >= 3, { tries: 200, intervalMs: 25 });
   ac.abort(new Error('alert resolved'));
   await assert.rejects(run, /^Error: alert resolved; the merge of logs-current \(task mock-node-1:\d+\) continues in Elasticsearch$/);
   assert.equal(writes(es).length, 3, 'the second index was not started');
@@ -340,7 +341,7 @@ test('es-snapshot: a failed snapshot is not fixed and the retry takes the next n
   const ac = new AbortController();
   const run = snap.run(ctx, p, ac.signal);
   run.catch(() => {});
-  for (let i = 0; i < 200 && writes(es).length < 2; i++) await new Promise((res) => setTimeout(res, 25));
+  await waitUntil('the snapshot to be requested', () => writes(es).length >= 2, { tries: 200, intervalMs: 25 });
   assert.equal(writes(es)[1]?.path, `/_snapshot/nightly/${name}.2`);
   ac.abort(new Error('shutting down'));
   await assert.rejects(run, new RegExp(`^Error: shutting down: stopped waiting for snapshot nightly/${name.replace(/\./g, '\\.')}\\.2, which continues in Elasticsearch$`));

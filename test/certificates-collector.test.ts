@@ -7,6 +7,7 @@ import { CertFactory, startTlsServer, type Cert, type TlsServer } from './harnes
 import { freePort } from './harness/ports.ts';
 import { find, startService, value, type Service } from './helpers/service.ts';
 import { configFrom } from './helpers/config.ts';
+import { until } from './helpers/wait.ts';
 
 // The certificates collector against real TLS servers on loopback and PEM files, with
 // certificates made here by openssl with exact dates: a CA-signed chain (root, intermediate
@@ -230,8 +231,7 @@ certificates:
       assert.equal(value(body, 'ssl_probe_success', { target: 'hung' }), 0);
     }
     // Aborted probes close their sockets: nothing piles up on the server.
-    const end = Date.now() + 5_000;
-    while ([...sockets].some((x) => !x.destroyed) && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+    await until('the aborted probes\' sockets to close', () => [...sockets].every((x) => x.destroyed), { timeoutMs: 5_000, intervalMs: 20 });
     assert.equal([...sockets].filter((x) => !x.destroyed).length, 0, 'probe sockets left open');
   } finally {
     await s.close();

@@ -6,6 +6,7 @@ import { find, scrapeUntil, startService, value, type Service } from './helpers/
 import { startHungServer } from './helpers/hung.ts';
 import { familyNames, labelSets, startAnchor } from './helpers/postgres-exporter.ts';
 import { spawnSync } from 'node:child_process';
+import { until } from './helpers/wait.ts';
 
 // The Postgres collector against a real Postgres 15 primary and its streaming replica.
 // Each test causes the real condition and reads it back through /metrics.
@@ -182,11 +183,8 @@ test('writes on the primary show replication data on both sides', async () => {
   const r = new pg.Client({ connectionString: replica.url({ db: 'app' }) });
   await r.connect();
   try {
-    for (let i = 0; i < 100; i++) {
-      const { rows } = await r.query('SELECT count(*)::int AS n FROM docs WHERE id > 100000');
-      if (rows[0].n === 20000) break;
-      await new Promise((res) => setTimeout(res, 100));
-    }
+    await until('the 20000 rows replayed on the replica', async () =>
+      (await r.query('SELECT count(*)::int AS n FROM docs WHERE id > 100000')).rows[0].n === 20000, { tries: 100, intervalMs: 100 });
     assert.equal((await r.query('SELECT count(*)::int AS n FROM docs WHERE id > 100000')).rows[0].n, 20000);
   } finally {
     await r.end();

@@ -4,6 +4,7 @@ import { Redis } from 'ioredis';
 import { startRedis, type RedisServer } from './harness/redis.ts';
 import { find, scrapeUntil, startService, value, type Service } from './helpers/service.ts';
 import { startHungServer } from './helpers/hung.ts';
+import { elapse } from './helpers/wait.ts';
 
 // The Redis collector against a real Redis 7.0.
 
@@ -84,7 +85,7 @@ test('a stopped Redis gives redis_up 0 with a 200, and a restart brings it back 
   assert.ok(start0 > 0);
   assert.equal(value((await svc.scrape()).body, 'redis_start_time_seconds', { target: 'cache' }), start0, 'stable between scrapes');
   // Starts 1.2 s apart give estimates (each within 1 s of the truth) that differ.
-  await new Promise((res) => setTimeout(res, 1200));
+  await elapse(1200, 'the restart comes 1.2 s after the first start');
   await redis.stop();
   try {
     const r = await svc.scrape({ 'X-Prometheus-Scrape-Timeout-Seconds': '2' });

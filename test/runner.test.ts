@@ -4,6 +4,7 @@ import { buildApp, scrapeDeadlineMs, type App } from '../src/app.ts';
 import { defineCollector, type AnyCollector } from '../src/collectors/collector.ts';
 import type { Targets } from '../src/targets/index.ts';
 import { configFrom, memoryLogger } from './helpers/config.ts';
+import { elapse } from './helpers/wait.ts';
 
 // The runner's contract, with collectors made for the test: per-target isolation, the
 // deadline, single-flight, the busy guard and vanishing label sets.
@@ -119,7 +120,7 @@ test('concurrent scrapes share one collection in flight', async (t) => {
   const { app } = setup(b);
   t.after(() => app.close());
   const scrapes = Array.from({ length: 8 }, () => scrape(app));
-  await new Promise((r) => setTimeout(r, 50));
+  await elapse(50, 'the scrapes reach the gated collection (nothing outside the runner shows a scrape joining one)');
   open();
   const results = await Promise.all(scrapes);
   assert.equal(b["only"]!.calls, 1);
@@ -265,7 +266,7 @@ test('probes and /metrics share a target\'s collection in flight', async (t) => 
   t.after(() => app.close());
   const probes = Array.from({ length: 4 }, () => probe(app, '?target=a'));
   const full = scrape(app);
-  await new Promise((r) => setTimeout(r, 50));
+  await elapse(50, 'the probes and the scrape reach the gated collection (nothing outside the runner shows one joining)');
   open();
   const results = await Promise.all([...probes, full]);
   assert.equal(b['a']!.calls, 1, 'one collection of a for four probes and a full scrape');

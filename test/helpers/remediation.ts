@@ -9,6 +9,7 @@ import { createRegistry } from '../../src/metrics/registry.ts';
 import { createRemediation } from '../../src/remediation/index.ts';
 import { createTargets } from '../../src/targets/index.ts';
 import { configFrom, memoryLogger } from './config.ts';
+import { elapse, until as waitUntil } from './wait.ts';
 
 /**
  * An action for engine tests whose effect is real and countable: each run inserts a row
@@ -35,15 +36,7 @@ export function countingAction(dbUrl: string): AnyAction {
       return { summary: `count a run on ${p.target}` };
     },
     async run(_ctx, p, signal) {
-      if (p.wait_ms) {
-        await new Promise<void>((resolve, reject) => {
-          const t = setTimeout(resolve, p.wait_ms);
-          signal.addEventListener('abort', () => {
-            clearTimeout(t);
-            reject(signal.reason);
-          });
-        });
-      }
+      if (p.wait_ms) await elapse(p.wait_ms, 'a slow action, cut short by an abort like real work', signal);
       await pool.query('INSERT INTO runs (target) VALUES ($1)', [p.target]);
       return { summary: `counted ${p.target}` };
     },
@@ -151,13 +144,7 @@ export function fingerprintOf(labels: Record<string, string>): string {
   return h.toString(16).padStart(16, '0');
 }
 
-/** Polls until fn returns a truthy value; bounded. */
-export async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
+/** The remediation tests' `until`: 30 s unless told, probing every 200 ms (see helpers/wait.ts). */
+export function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
+  return waitUntil(what, fn, { timeoutMs, intervalMs: 200 });
 }

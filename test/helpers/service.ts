@@ -1,5 +1,6 @@
 import { buildApp, type App } from '../../src/app.ts';
 import { configFrom, memoryLogger } from './config.ts';
+import { until } from './wait.ts';
 
 /** housekeeper built from YAML and listening on a free loopback port, with its log in memory. */
 export interface Service {
@@ -64,22 +65,17 @@ export function value(body: string, name: string, labels: Record<string, string>
 }
 
 /**
- * Scrapes until the body satisfies the predicate; returns that body. Bounded: fails with the
- * last body's relevant lines after `timeoutMs`. Waiting for a condition, not asserting a time.
+ * Scrapes every 250 ms until a 200 body satisfies the predicate; returns that body. Bounded:
+ * fails naming `what` after `timeoutMs`. Waiting for a condition, not asserting a time.
  */
-export async function scrapeUntil(
+export function scrapeUntil(
   svc: Service,
   what: string,
   predicate: (body: string) => boolean,
   timeoutMs = 30_000,
 ): Promise<string> {
-  const end = Date.now() + timeoutMs;
-  let body = '';
-  for (;;) {
+  return until(what, async () => {
     const r = await svc.scrape();
-    body = r.body;
-    if (r.status === 200 && predicate(body)) return body;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((res) => setTimeout(res, 250));
-  }
+    return r.status === 200 && predicate(r.body) ? r.body : undefined;
+  }, { timeoutMs, intervalMs: 250 });
 }
