@@ -1,7 +1,8 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { ElasticsearchTarget } from '../targets/elasticsearch.ts';
 import { defineAction } from './action.ts';
-import { days, errorType, esTarget, esTargetKey, type IndexRow, isLiteralIndexName, matchingIndices, step, writers, writtenBy } from './es-support.ts';
+import { days, esTarget, esTargetKey, type IndexRow, isLiteralIndexName, matchingIndices, step, writers, writtenBy } from './es-support.ts';
+import { isIndexNotFound } from '../targets/elasticsearch-errors.ts';
 import { checkSignal, plural, TargetName } from './support.ts';
 
 // The runbook's "Elasticsearch: delete indices older than 30 days". Which indices: those the
@@ -106,8 +107,7 @@ export default defineAction({
         await step(`DELETE /${r.name}`, () => t.client.indices.delete({ index: r.name, expand_wildcards: 'none' }, { signal }));
         deleted.push(r.name);
       } catch (err) {
-        const e = errorType(err);
-        if (e.status === 404 && e.type === 'index_not_found_exception') {
+        if (isIndexNotFound(err)) {
           gone.push(r.name);
           continue;
         }

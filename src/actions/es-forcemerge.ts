@@ -2,7 +2,8 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { ElasticsearchTarget } from '../targets/elasticsearch.ts';
 import { parseDuration } from '../util/duration.ts';
 import { defineAction } from './action.ts';
-import { chunks, errorType, esTarget, esTargetKey, type IndexRow, isLiteralIndexName, matchingIndices, step, writers, writtenBy } from './es-support.ts';
+import { chunks, esTarget, esTargetKey, type IndexRow, isLiteralIndexName, matchingIndices, step, writers, writtenBy } from './es-support.ts';
+import { errorType } from '../targets/elasticsearch-errors.ts';
 import { checkSignal, plural, sleep, TargetName } from './support.ts';
 
 // The runbook's "Elasticsearch: force-merge to 1 segment", only on indices no longer written

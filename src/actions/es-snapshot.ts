@@ -1,7 +1,8 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { ElasticsearchTarget } from '../targets/elasticsearch.ts';
 import { defineAction } from './action.ts';
-import { errorType, esTarget, esTargetKey, step } from './es-support.ts';
+import { esTarget, esTargetKey, step } from './es-support.ts';
+import { errorType } from '../targets/elasticsearch-errors.ts';
 import { checkSignal, sleep, TargetName } from './support.ts';
 
 // The runbook's "Elasticsearch: snapshot": a snapshot of the target's configured index

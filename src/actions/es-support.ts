@@ -1,5 +1,5 @@
-import { describeError } from '../collectors/elasticsearch.ts';
-import { esModule, type ElasticsearchTarget } from '../targets/elasticsearch.ts';
+import type { ElasticsearchTarget } from '../targets/elasticsearch.ts';
+import { isIndexNotFound, step as esStep } from '../targets/elasticsearch-errors.ts';
 import type { ActionContext } from './action.ts';
 
 // What the Elasticsearch actions share: the target, the indices its configured patterns match
@@ -31,21 +31,9 @@ export function esTarget(ctx: ActionContext, name: string): ElasticsearchTarget 
   return t;
 }
 
-/** Runs one request; a failure becomes an Error naming the request, the status and ES's reason (no URL, no credentials). */
-export async function step<T>(what: string, run: () => Promise<T>): Promise<T> {
-  try {
-    return await run();
-  } catch (err) {
-    throw new Error(`${what}: ${describeError(err)}`, { cause: err });
-  }
-}
-
-export function errorType(err: unknown): { status: number | undefined; type: string | undefined } {
-  const e = err instanceof Error && err.cause !== undefined ? err.cause : err;
-  // esModule(), not a static import: the client loads only where Elasticsearch is configured.
-  if (!(e instanceof esModule().errors.ResponseError)) return { status: undefined, type: undefined };
-  const body = e.body as { error?: { type?: string } } | undefined;
-  return { status: e.statusCode, type: body?.error?.type };
+/** One request, its failure named (elasticsearch-errors.ts); the client's error stays as `cause` for errorType. */
+export function step<T>(what: string, run: () => Promise<T>): Promise<T> {
+  return esStep(what, run, { keepCause: true });
 }
 
 /**
@@ -89,11 +77,6 @@ export interface IndexRow {
   primaries: number;
   /** The configured pattern it matched first. */
   pattern: string;
-}
-
-function isIndexNotFound(err: unknown): boolean {
-  const e = errorType(err);
-  return e.status === 404 && e.type === 'index_not_found_exception';
 }
 
 /** The indices the target's patterns match by name, oldest first, each once. */

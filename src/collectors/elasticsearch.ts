@@ -1,4 +1,5 @@
-import { esModule, type ElasticsearchTarget } from '../targets/elasticsearch.ts';
+import type { ElasticsearchTarget } from '../targets/elasticsearch.ts';
+import { describeError, isIndexNotFound, step } from '../targets/elasticsearch-errors.ts';
 import type { MetricFactory } from '../metrics/registry.ts';
 import { defineCollector, type CollectContext } from './collector.ts';
 import { declareNodeMetrics, NODE_STATS_METRICS, stageNodeStats } from './elasticsearch-nodes.ts';
@@ -77,31 +78,6 @@ function declare(f: MetricFactory) {
   };
 }
 type Metrics = ReturnType<typeof declare>;
-
-/** A short, secret-free account of a client error: status, Elasticsearch's error type and reason. */
-export function describeError(err: unknown): string {
-  if (err instanceof esModule().errors.ResponseError) {
-    const e = (err.body as { error?: { type?: string; reason?: string } | string } | undefined)?.error;
-    const detail = typeof e === 'string' ? e : [e?.type, e?.reason].filter((x) => x).join(': ');
-    return `HTTP ${err.statusCode ?? '?'}${detail ? ` ${detail}` : ''}`;
-  }
-  if (err instanceof Error) return `${err.name}: ${err.message}`;
-  return String(err);
-}
-
-async function step<T>(what: string, run: () => Promise<T>): Promise<T> {
-  try {
-    return await run();
-  } catch (err) {
-    throw new Error(`${what}: ${describeError(err)}`);
-  }
-}
-
-function isIndexNotFound(err: unknown): boolean {
-  if (!(err instanceof esModule().errors.ResponseError) || err.statusCode !== 404) return false;
-  const e = (err.body as { error?: { type?: string } } | undefined)?.error;
-  return e?.type === 'index_not_found_exception';
-}
 
 async function collectPattern(ctx: CollectContext<ElasticsearchTarget>, m: Metrics, pattern: string, now: number): Promise<void> {
   const t = ctx.target;
