@@ -8,6 +8,7 @@ import { startPostgres, type PgServer } from './harness/postgres.ts';
 import { startPgBouncer, type PgBouncerServer } from './harness/pgbouncer.ts';
 import { find, scrapeUntil, startService, value, type Service } from './helpers/service.ts';
 import { errorMessages, MAX_ERRMSGS, normaliseErrmsg, OTHER, READ_BUDGET } from '../src/collectors/pgbouncer-log.ts';
+import { parseConfig } from '../src/config.ts';
 
 // pgbouncer_errors_count from a real PgBouncer 1.18's logfile: real refusals, failed logins,
 // admin console mistakes, logrotate-style rotation (rename + RELOAD) and truncation. The
@@ -184,4 +185,9 @@ test('normalisation and what counts, on PgBouncer 1.18 lines', () => {
   assert.equal(normaliseErrmsg('could not connect to 10.0.0.7:5432 after 3 tries'), 'could not connect to ADDR after N tries');
   assert.equal(normaliseErrmsg('no such user: alice'), 'no such user: ?');
   assert.equal(normaliseErrmsg(MAX_CONN), MAX_CONN);
+});
+
+test('log_file is resolved against the config file, like the other paths', () => {
+  const cfg = parseConfig('pgbouncer:\n  - { name: b, url: "postgres://u:p@127.0.0.1:6432/pgbouncer", log_file: logs/pgbouncer.log }\n  - { name: c, url: "postgres://u:p@127.0.0.1:6433/pgbouncer" }\n', '/etc/hk/housekeeper.yml');
+  assert.deepEqual(cfg.pgbouncer.map((t) => t.logFile), ['/etc/hk/logs/pgbouncer.log', undefined]);
 });
