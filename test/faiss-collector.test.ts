@@ -17,6 +17,7 @@ import { flatIndex, ivfImage, ivfIndex, randomVectors, writeAtomically } from '.
 import { readLayout, LayoutError, type ByteReader } from '../src/faiss/format.ts';
 import { parseSidecar, recordMaintenance, sidecarPath } from '../src/faiss/sidecar.ts';
 import { checksRunning } from '../src/faiss/checker.ts';
+import { until } from './helpers/wait.ts';
 
 const DIM = 32;
 const COUNT = 2000;
@@ -348,19 +349,14 @@ faiss:
     await scrapeUntil(svc2, 'check in progress', (b) => value(b, 'faiss_index_check_running', t) === 1);
     // Wait (bounded) until the check process is blocked in FAISS's open of the FIFO: the
     // kernel shows it waiting for a writer.
-    const deadline = Date.now() + 30_000;
-    let pid: number | undefined;
-    while (pid === undefined) {
-      if (Date.now() > deadline) throw new Error('the check process never reached FAISS\'s read');
-      pid = checkProcesses().find((p) => {
+    const pid = await until('the check process to reach FAISS\'s read', () =>
+      checkProcesses().find((p) => {
         try {
           return readFileSync(`/proc/${p}/wchan`, 'utf8') === 'wait_for_partner';
         } catch {
           return false;
         }
-      });
-      if (pid === undefined) await new Promise((r) => setTimeout(r, 50));
-    }
+      }), { timeoutMs: 30_000, intervalMs: 50 });
     process.kill(pid, 'SIGABRT');
     const body = await scrapeUntil(svc2, 'check over', (b) => value(b, 'faiss_index_check_timestamp_seconds', t) !== undefined);
     assert.equal(value(body, 'faiss_index_check_success', t), 0);

@@ -12,8 +12,8 @@ import { randomBytes } from 'node:crypto';
 import { startAlertmanager, type AlertmanagerServer } from './harness/alertmanager.ts';
 import { startPrometheus, type PrometheusServer } from './harness/prometheus.ts';
 import { forceNextPorts } from './harness/ports.ts';
-import { pidAlive, sleep } from './harness/proc.ts';
-import { eventuallyWithin } from './helpers/wait.ts';
+import { pidAlive } from './harness/proc.ts';
+import { elapse, eventuallyWithin } from './helpers/wait.ts';
 
 const eventually = eventuallyWithin(20_000);
 
@@ -299,7 +299,7 @@ describe('prometheus + alertmanager harness', () => {
       timings['clustered post→webhook'] = Math.round(performance.now() - tPost);
       // The second member waits peer_timeout (1 s), sees the first one's entry in the gossiped
       // notification log and stays quiet. Give it twice that before counting.
-      await sleep(2500);
+      await elapse(2500, 'the second member\'s peer_timeout, twice: it must stay quiet');
       assert.equal(fromCluster().length, 1);
       assert.equal(fromCluster()[0]!.body.alerts[0]!.labels['alertname'], 'HarnessClustered');
     } finally {

@@ -9,6 +9,7 @@ import { freePort } from './harness/ports.ts';
 import { flatIndex, randomVectors, writeAtomically } from './helpers/faiss.ts';
 import { writeConfigFile } from './helpers/config.ts';
 import { value } from './helpers/service.ts';
+import { until } from './helpers/wait.ts';
 
 // `npm start` runs the JavaScript build (dist/), not the TypeScript the other tests run:
 // prove the build serves metrics, including the FAISS check's child process, which is
@@ -44,16 +45,11 @@ after(async () => {
 });
 
 test('npm start (the dist/ build) serves metrics, and its FAISS check runs', async () => {
-  let body = '';
-  for (let i = 0; i < 300; i++) {
-    try {
-      body = await (await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
-      if (value(body, 'faiss_index_loadable', { target: 'docs' }) === 1) break;
-    } catch {
-      /* building or starting */
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  // Errors are "not yet": the build runs first, then the server starts.
+  const body = await until('the FAISS check in /metrics of the build', async () => {
+    const b = await (await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
+    return value(b, 'faiss_index_loadable', { target: 'docs' }) === 1 ? b : undefined;
+  }, { tries: 300, intervalMs: 200, onError: 'retry' });
   assert.equal(value(body, 'redis_up', { target: 'cache' }), 1);
   assert.equal(value(body, 'faiss_index_loadable', { target: 'docs' }), 1, 'the check child was forked from the build');
   assert.equal(value(body, 'faiss_index_vectors', { target: 'docs' }), 200);
