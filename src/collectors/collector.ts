@@ -29,10 +29,11 @@ export interface Collector<T extends { readonly name: string }, M> {
   up?(m: M): Gauge<string>;
   collect(ctx: CollectContext<T>, m: M, config: Config): Promise<void>;
   /**
-   * Stops whatever the collector runs in the background (a checker process, a verify loop).
-   * Called once when the service shuts down.
+   * Stops whatever the collector runs in the background (a checker process, a verify loop,
+   * a followed file) for these targets: the service's own, once, when it shuts down (two
+   * services in one process never close each other's).
    */
-  close?(): Promise<void>;
+  close?(targets: readonly T[]): Promise<void>;
 }
 
 /** Any collector, with its target and metric types forgotten; the runner needs no more. */

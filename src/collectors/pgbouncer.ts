@@ -77,7 +77,7 @@ const str = (v: unknown): string => (v === null || v === undefined ? '' : String
 
 // Per target object (one per service instance), so two services in one process (tests) each
 // follow the file from their own start.
-const logs = new Map<PgTarget, PgBouncerLogErrors>();
+const logs = new WeakMap<PgTarget, PgBouncerLogErrors>();
 
 export default defineCollector<PgTarget, Metrics>({
   name: 'pgbouncer',
@@ -156,8 +156,8 @@ export default defineCollector<PgTarget, Metrics>({
       for (const [errmsg, n] of errors.counts) set(m.errors, { errmsg }, n);
     }
   },
-  async close() {
-    await Promise.allSettled([...logs.values()].map((l) => l.close()));
-    logs.clear();
+  async close(targets) {
+    await Promise.allSettled(targets.map((t) => logs.get(t)?.close()));
+    for (const t of targets) logs.delete(t);
   },
 });

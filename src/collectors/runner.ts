@@ -83,7 +83,7 @@ export class CollectorRunner {
 
   private readonly config: Config;
   private readonly log: Logger;
-  private readonly collectors: AnyCollector[] = [];
+  private readonly collectors: { collector: AnyCollector; targets: readonly { readonly name: string }[] }[] = [];
 
   constructor(collectors: readonly AnyCollector[], targets: Targets, config: Config, registry: Registry, log: Logger) {
     this.config = config;
@@ -94,11 +94,12 @@ export class CollectorRunner {
     for (const c of collectors) {
       const on = config.collectors.enabled.includes(c.name) || (c.enabledByDefault && !config.collectors.disabled.includes(c.name));
       if (!on) continue;
-      this.collectors.push(c);
+      const mine = c.targets(targets, config);
+      this.collectors.push({ collector: c, targets: mine });
       const f = new MetricFactory(registry, true);
       const metrics = c.metrics(f);
       this.families.push(...f.families);
-      for (const target of c.targets(targets, config)) {
+      for (const target of mine) {
         this.jobs.push({
           collector: c.name,
           target,
@@ -119,7 +120,7 @@ export class CollectorRunner {
 
   /** Stops every collector's background work (checker processes, loops). */
   async close(): Promise<void> {
-    await Promise.allSettled(this.collectors.map((c) => c.close?.()));
+    await Promise.allSettled(this.collectors.map(({ collector, targets }) => collector.close?.(targets)));
   }
 
   /** Number of completed collections; tests and the render cache use it. */
