@@ -19,7 +19,8 @@ import {
   type Relation,
   perEntry,
 } from './old-rows.ts';
-import { checkSignal, num, pgTarget, str, withMaintenanceSession } from './support.ts';
+import { checkSignal, pgTarget, withMaintenanceSession } from './support.ts';
+import { num, str } from '../util/values.ts';
 
 // The runbook's "conversations: archive older than 30 days". Rows whose time column is older
 // than older_than move from the configured table to its archive table, a batch at a time,
@@ -121,7 +122,7 @@ async function checkForeignKeys(c: pg.ClientBase, p: P, src: Relation): Promise<
 
 async function countArchived(c: pg.ClientBase, a: { schema: string; table: string }, column: string, cutoff: string): Promise<number> {
   const text = sql.countAllOlder(c.escapeIdentifier(a.schema), c.escapeIdentifier(a.table), c.escapeIdentifier(column));
-  return num((await c.query<{ n: string }>(text, [cutoff])).rows[0]?.n);
+  return num((await c.query<{ n: string }>(text, [cutoff])).rows[0]?.n) ?? 0;
 }
 
 export default defineAction({
@@ -204,8 +205,8 @@ export default defineAction({
           let open = true;
           try {
             const r = (await c.query<{ moved: number; archived: number }>(text, [cutoff, e.batchSize])).rows[0];
-            const moved = num(r?.moved);
-            const archived = num(r?.archived);
+            const moved = num(r?.moved) ?? 0;
+            const archived = num(r?.archived) ?? 0;
             if (moved !== archived) {
               // A trigger on the archive dropped rows: never delete what was not archived.
               await c.query(sql.ROLLBACK);

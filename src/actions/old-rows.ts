@@ -3,7 +3,8 @@ import type pg from 'pg';
 import type { ArchiveConfig, CleanupConfig, Config } from '../config.ts';
 import * as sql from '../sql/cleanup.ts';
 import type { ActionContext } from './action.ts';
-import { num, sleep, str } from './support.ts';
+import { sleep } from './support.ts';
+import { num, str } from '../util/values.ts';
 
 // What cleanup-old-rows and archive-old-rows share: the config entry a param names, the
 // catalog check of its table and time column (src/retention/table.ts, which the retention
@@ -53,7 +54,7 @@ export async function cutoffOf(c: pg.ClientBase, olderThanMs: number): Promise<s
 
 export async function countOlder(c: pg.ClientBase, t: { schema: string; table: string; column: string }, cutoff: string, cap = COUNT_CAP): Promise<number> {
   const text = sql.countOlder(c.escapeIdentifier(t.schema), c.escapeIdentifier(t.table), c.escapeIdentifier(t.column));
-  return num((await c.query<{ n: string }>(text, [cutoff, cap])).rows[0]?.n);
+  return num((await c.query<{ n: string }>(text, [cutoff, cap])).rows[0]?.n) ?? 0;
 }
 
 /** 90d, 36h, 90m: an age as config would write it. */

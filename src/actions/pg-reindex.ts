@@ -2,7 +2,8 @@ import { Type, type Static } from '@sinclair/typebox';
 import type pg from 'pg';
 import * as sql from '../sql/actions.ts';
 import { defineAction } from './action.ts';
-import { checkSignal, collectNotices, num, ObjectName, pgTarget, plural, settle, str, TargetName, withMaintenanceSession } from './support.ts';
+import { checkSignal, collectNotices, ObjectName, pgTarget, plural, settle, TargetName, withMaintenanceSession } from './support.ts';
+import { num, str } from '../util/values.ts';
 
 // REINDEX INDEX CONCURRENTLY on named indexes (each must exist in pg_class/pg_index, outside
 // the system schemas) or on the b-tree indexes the estimate in sql.BLOATED_INDEXES calls
@@ -44,7 +45,7 @@ async function namedIndexes(c: pg.ClientBase, p: P, names: string[]): Promise<In
     if (rows.length === 0) throw new Error(`no index named ${JSON.stringify(name)}${where} in pg_class of "${p.target}" (system schemas excluded)`);
     if (rows.length > 1) throw new Error(`index name ${JSON.stringify(name)} exists in several schemas (${rows.map((r) => str(r['schema'])).join(', ')}): give schema`);
     const r = rows[0] as Record<string, unknown>;
-    out.push({ schema: str(r['schema']), index: str(r['index']), table: str(r['table']), bytes: num(r['bytes']) });
+    out.push({ schema: str(r['schema']), index: str(r['index']), table: str(r['table']), bytes: num(r['bytes']) ?? 0 });
   }
   return out;
 }
@@ -60,11 +61,11 @@ async function bloated(c: pg.ClientBase, p: P): Promise<{ indexes: IndexRow[]; t
       schema: str(r['schema']),
       index: str(r['index']),
       table: str(r['table']),
-      bytes: num(r['bytes']),
-      expected_bytes: Math.round(num(r['expected_bytes'])),
-      bloat_ratio: Math.round(num(r['bloat_ratio']) * 1000) / 1000,
+      bytes: num(r['bytes']) ?? 0,
+      expected_bytes: Math.round(num(r['expected_bytes']) ?? 0),
+      bloat_ratio: Math.round((num(r['bloat_ratio']) ?? 0) * 1000) / 1000,
     })),
-    total: res.rows[0] ? num(res.rows[0]['total']) : 0,
+    total: res.rows[0] ? (num(res.rows[0]['total']) ?? 0) : 0,
   };
 }
 
@@ -126,7 +127,7 @@ export default defineAction({
         const stmt = sql.reindexConcurrently(c.escapeIdentifier(i.schema), c.escapeIdentifier(i.index));
         const { notices } = await collectNotices(c, () => c.query(stmt));
         const after = (await c.query<Record<string, unknown>>(sql.INDEX_BY_NAME, [i.index, i.schema])).rows[0];
-        const entry = { ...i, bytes_after: num(after?.['bytes']) };
+        const entry = { ...i, bytes_after: num(after?.['bytes']) ?? 0 };
         done.push(notices.length ? { ...entry, notices } : entry);
       }
       return {

@@ -2,7 +2,8 @@ import { Type, type Static } from '@sinclair/typebox';
 import type pg from 'pg';
 import * as sql from '../sql/actions.ts';
 import { defineAction, type ActionContext } from './action.ts';
-import { checkSignal, collectNotices, num, ObjectName, pgTarget, plural, settle, str, TargetName, withMaintenanceSession } from './support.ts';
+import { checkSignal, collectNotices, ObjectName, pgTarget, plural, settle, TargetName, withMaintenanceSession } from './support.ts';
+import { num, str } from '../util/values.ts';
 
 // VACUUM (ANALYZE) on the tables of the target's database with too many dead tuples, or on
 // one named table. Table names are read from pg_stat_user_tables (a named table must match
@@ -34,9 +35,9 @@ interface TableRow {
 const rowOf = (r: Record<string, unknown>): TableRow => ({
   schema: str(r['schema']),
   table: str(r['table']),
-  live: num(r['live']),
-  dead: num(r['dead']),
-  dead_ratio: num(r['dead_ratio']),
+  live: num(r['live']) ?? 0,
+  dead: num(r['dead']) ?? 0,
+  dead_ratio: num(r['dead_ratio']) ?? 0,
 });
 
 const overThreshold = (t: TableRow, p: P): boolean =>
@@ -64,7 +65,7 @@ async function selectTables(c: pg.ClientBase, p: P): Promise<{ tables: TableRow[
     p.dead_ratio,
     p.max_tables,
   ]);
-  return { tables: res.rows.map(rowOf), total: res.rows[0] ? num(res.rows[0]['total']) : 0 };
+  return { tables: res.rows.map(rowOf), total: res.rows[0] ? (num(res.rows[0]['total']) ?? 0) : 0 };
 }
 
 async function check(ctx: ActionContext, p: P) {

@@ -2,7 +2,8 @@ import { Type, type Static } from '@sinclair/typebox';
 import type pg from 'pg';
 import * as sql from '../sql/actions.ts';
 import { defineAction, type ActionContext, type Plan } from './action.ts';
-import { bouncerTarget, checkSignal, num, pgTarget, plural, settle, str, TargetName } from './support.ts';
+import { bouncerTarget, checkSignal, pgTarget, plural, settle, TargetName } from './support.ts';
+import { num, str } from '../util/values.ts';
 
 // PgBouncer 1.18 can change a pool's size online only through `SET default_pool_size = N`
 // on the admin console: it applies at once to every database that has no pool_size of its
@@ -68,10 +69,10 @@ async function readBouncer(c: pg.PoolClient): Promise<BouncerState> {
   const databases = (await c.query<Record<string, unknown>>(sql.BOUNCER_SHOW_DATABASES)).rows
     .map((r) => ({
       name: str(r['name']),
-      poolSize: num(r['pool_size']),
-      reservePool: num(r['reserve_pool']),
-      maxConnections: num(r['max_connections']),
-      currentConnections: num(r['current_connections']),
+      poolSize: num(r['pool_size']) ?? 0,
+      reservePool: num(r['reserve_pool']) ?? 0,
+      maxConnections: num(r['max_connections']) ?? 0,
+      currentConnections: num(r['current_connections']) ?? 0,
     }))
     .filter((d) => d.name !== ADMIN_DB);
   const pools = new Map<string, number>();
@@ -79,11 +80,11 @@ async function readBouncer(c: pg.PoolClient): Promise<BouncerState> {
   for (const r of (await c.query<Record<string, unknown>>(sql.BOUNCER_SHOW_POOLS)).rows) {
     const db = str(r['database']);
     pools.set(db, (pools.get(db) ?? 0) + 1);
-    waiting.set(db, (waiting.get(db) ?? 0) + num(r['cl_waiting']));
+    waiting.set(db, (waiting.get(db) ?? 0) + (num(r['cl_waiting']) ?? 0));
   }
   return {
-    defaultPoolSize: num(config.get('default_pool_size')),
-    reservePoolSize: num(config.get('reserve_pool_size')),
+    defaultPoolSize: num(config.get('default_pool_size')) ?? 0,
+    reservePoolSize: num(config.get('reserve_pool_size')) ?? 0,
     databases,
     pools,
     waiting,
@@ -100,9 +101,9 @@ async function readBudget(ctx: ActionContext, p: P, signal: AbortSignal): Promis
   return pgTarget(ctx, p.postgres).use(signal, async (c) => {
     const r = (await c.query<Record<string, unknown>>(sql.CONNECTION_BUDGET)).rows[0] ?? {};
     return {
-      maxConnections: num(r['max_connections']),
-      reserved: num(r['superuser_reserved']) + num(r['reserved']),
-      clientBackends: num(r['client_backends']),
+      maxConnections: num(r['max_connections']) ?? 0,
+      reserved: (num(r['superuser_reserved']) ?? 0) + (num(r['reserved']) ?? 0),
+      clientBackends: num(r['client_backends']) ?? 0,
     };
   });
 }

@@ -22,7 +22,8 @@ import type { PgTarget } from '../targets/postgres.ts';
 import { defineAction } from './action.ts';
 import { backupsConfig, BACKUPS_TARGET_KEY, errorText } from './backup-support.ts';
 import { runArgv } from '../util/run-argv.ts';
-import { checkSignal, num, pgTarget, plural, str, TargetName, withMaintenanceSession } from './support.ts';
+import { checkSignal, pgTarget, plural, TargetName, withMaintenanceSession } from './support.ts';
+import { num, str } from '../util/values.ts';
 
 // The runbook's Friday restore test: the newest database backup of a target that passes
 // verification (checksum, pg_restore --list) is restored with pg_restore into a scratch
@@ -82,7 +83,7 @@ async function countTables(c: pg.ClientBase, tables: readonly Table[], signal: A
       continue;
     }
     const r = await c.query<{ n: string }>(sql.countRows(c.escapeIdentifier(t.schema), c.escapeIdentifier(t.table)));
-    out.push(num(r.rows[0]?.n));
+    out.push(num(r.rows[0]?.n) ?? 0);
   }
   return out;
 }
@@ -103,7 +104,7 @@ async function sourceInfo(c: pg.ClientBase): Promise<SourceInfo> {
     encoding: str(r['encoding']),
     collate: str(r['collate']),
     ctype: str(r['ctype']),
-    version: num(r['version']),
+    version: num(r['version']) ?? 0,
     canCreate: r['can_create'] === true,
   };
 }

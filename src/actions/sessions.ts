@@ -1,6 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { defineAction, type ActionContext, type AnyAction } from './action.ts';
-import { checkSignal, num, ObjectName, pgTarget, plural, settle, str, TargetName } from './support.ts';
+import { checkSignal, ObjectName, pgTarget, plural, settle, TargetName } from './support.ts';
+import { num, str } from '../util/values.ts';
 
 // The two session actions (pg-cancel-long-queries, pg-terminate-idle-in-transaction) differ
 // only in which sessions they pick and which signal they send; this builds either.
@@ -45,11 +46,11 @@ function bound(ctx: ActionContext, p: P): unknown[] {
 
 function rowOf(r: Record<string, unknown>): Row {
   return {
-    pid: num(r['pid']),
+    pid: num(r['pid']) ?? 0,
     usename: str(r['usename']),
     application_name: str(r['application_name']),
     datname: str(r['datname']),
-    seconds: Math.round(num(r['seconds'])),
+    seconds: Math.round(num(r['seconds']) ?? 0),
   };
 }
 
@@ -59,8 +60,8 @@ async function list(ctx: ActionContext, p: P, spec: SessionSpec): Promise<{ rows
     const first = res.rows[0];
     return {
       rows: res.rows.map((r) => ({ ...rowOf(r), permitted: r['permitted'] === true })),
-      total: first ? num(first['total']) : 0,
-      permitted: first ? num(first['permitted_total']) : 0,
+      total: first ? (num(first['total']) ?? 0) : 0,
+      permitted: first ? (num(first['permitted_total']) ?? 0) : 0,
     };
   });
 }

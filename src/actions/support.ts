@@ -182,13 +182,6 @@ export async function collectNotices<R>(c: pg.PoolClient, fn: () => Promise<R>):
   }
 }
 
-export const num = (v: unknown): number => {
-  const n = Number(v);
-  return Number.isFinite(n) ? n : 0;
-};
-
-export const str = (v: unknown): string => (v === null || v === undefined ? '' : String(v));
-
 export function plural(n: number, one: string, many = `${one}s`): string {
   return `${n} ${n === 1 ? one : many}`;
 }

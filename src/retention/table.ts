@@ -1,13 +1,12 @@
 import pg from 'pg';
 import type { CleanupConfig } from '../config.ts';
 import * as sql from '../sql/cleanup.ts';
+import { str } from '../util/values.ts';
 
 // The catalog check of a retention entry's table and time column (actions.cleanup.<entry>,
 // actions.archive.<entry>), shared by the actions that keep retention (cleanup-old-rows,
 // archive-old-rows: src/actions/old-rows.ts) and the collector that watches it
 // (src/collectors/postgres-retention.ts), so both accept and refuse exactly the same tables.
-
-const str = (v: unknown): string => (v === null || v === undefined ? '' : String(v));
 
 /** schema.table as SQL would spell it, for messages: exact, and unambiguous with any name. */
 export const display = (schema: string, table: string): string => `${pg.escapeIdentifier(schema)}.${pg.escapeIdentifier(table)}`;
