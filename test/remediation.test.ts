@@ -17,6 +17,7 @@ import {
   until,
   type Instance,
 } from './helpers/remediation.ts';
+import { elapse } from './helpers/wait.ts';
 
 // The webhook and the engine against a real Postgres state database, with an action whose
 // every run is a row in a real table, so "ran once" is counted, not assumed.
@@ -167,7 +168,7 @@ test('3 replicas sharing the state, each delivered the notification twice at onc
   // Repeats after the run (Alertmanager's repeat_interval) are still the same episode.
   await replicas[1]!.post(body);
   await until('the log entry', async () => (await log(replicas[0]!, '?target=test:dedupe&outcome=fixed')).length === 1);
-  await new Promise((r) => setTimeout(r, 2_000));
+  await elapse(2_000, 'time for a duplicate run to show, if the repeat made one');
   assert.equal(await runs('dedupe'), 1);
   const entries = await log(replicas[2]!, '?target=test:dedupe');
   assert.equal(entries.length, 1);
@@ -191,7 +192,7 @@ test('the global budget defers actions past it', async () => {
   await until('two runs', async () => (await runs('b1')) + (await runs('b2')) + (await runs('b3')) === 2);
   const deferred = await until('a deferral', async () => (await log(j, '?outcome=deferred'))[0]);
   assert.match(String(deferred['reason']), /global budget of 2 actions/);
-  await new Promise((r) => setTimeout(r, 1_500));
+  await elapse(1_500, 'time for a third run to show, if the budget let one through');
   assert.equal((await runs('b1')) + (await runs('b2')) + (await runs('b3')), 2);
 });
 
@@ -201,7 +202,7 @@ test('delay: an alert resolved before its delay is up never acts; its job is can
   const alert = { labels: { alertname: 'TestAlert', severity: 'warning', target: 'delayed' }, startsAt: '2026-11-28T09:00:00Z' };
   assert.deepEqual((await i.post(notification([alert]))).json['results'], { queued: 1 });
   assert.deepEqual((await i.post(notification([{ ...alert, status: 'resolved' }], 'resolved'))).json['results'], { cancelled: 1 });
-  await new Promise((r) => setTimeout(r, 4_500));
+  await elapse(4_500, 'the 3 s delay passes: the cancelled job must not run');
   assert.equal(await runs('delayed'), 0);
   // Still firing after the delay: it runs.
   const other = { labels: { alertname: 'TestAlert', severity: 'warning', target: 'delayed-2' } };
@@ -259,7 +260,7 @@ test('restart with jobs queued: nothing lost, nothing run twice', async () => {
   assert.equal(await runs('restart'), 0, 'the job was still waiting when the replica stopped');
   const second = await instance(url, rules, '', 'second');
   await until('run after restart', async () => (await runs('restart')) === 1);
-  await new Promise((r) => setTimeout(r, 1_500));
+  await elapse(1_500, 'time for a second run to show, if the restart queued one twice');
   assert.equal(await runs('restart'), 1);
   assert.equal((await log(second, '?target=test:restart'))[0]?.['replica'], 'second');
 });
@@ -370,9 +371,9 @@ schedules:
   // which b has already queued.
   for (let k = 0; k < 2; k++) {
     await stop(a);
-    await new Promise((r) => setTimeout(r, 2_500));
+    await elapse(2_500, 'a scheduled time passes while a is down');
     a = await instance(url, rules, '', 'a');
-    await new Promise((r) => setTimeout(r, 2_500));
+    await elapse(2_500, 'a scheduled time passes with a back');
   }
   await stop(a);
   await stop(b);
@@ -385,7 +386,7 @@ schedules:
   }
   // Every replica down across at least one scheduled time; one comes back within the catch-up horizon.
   const downAt = Date.now();
-  await new Promise((r) => setTimeout(r, 3_000));
+  await elapse(3_000, 'a scheduled time passes with every replica down');
   const c = await instance(url, rules, '', 'c');
   const upAt = Date.now();
   const missed = async (): Promise<boolean> =>
@@ -418,7 +419,7 @@ test('a replica without the rule hands the job back (a rolling deploy); a replic
   open.splice(open.indexOf(older), 1);
   const newer2 = await instance(url, rules, '', 'newer-2');
   await until('the run on a replica with the rule', async () => (await runs('handed-back')) === 1);
-  await new Promise((r) => setTimeout(r, 6_000)); // another hand-back period: nothing runs twice
+  await elapse(6_000, 'another hand-back period: nothing runs twice');
   assert.equal(await runs('handed-back'), 1);
   assert.ok(!older.lines.some((l) => l.includes('job dropped')), 'nothing dropped');
   const fixed = await log(newer2, '?target=test:handed-back&outcome=fixed');
