@@ -1,7 +1,8 @@
 import * as sql from '../sql/pgbouncer.ts';
 import type { PgTarget } from '../targets/postgres.ts';
-import type { MetricFactory } from '../metrics/registry.ts';
-import { defineCollector } from './collector.ts';
+import type { Family, MetricFactory } from '../metrics/registry.ts';
+import { num, str } from '../util/values.ts';
+import { defineCollector, type LabelValues } from './collector.ts';
 import { MAX_ERRMSGS, OTHER, PgBouncerLogErrors } from './pgbouncer-log.ts';
 
 // PgBouncer, from its admin console. Names and labels follow pgbouncer_exporter.
@@ -69,11 +70,11 @@ function declare(f: MetricFactory) {
 }
 type Metrics = ReturnType<typeof declare>;
 
-const num = (v: unknown): number => {
-  const n = Number(v);
-  return Number.isFinite(n) ? n : 0;
+/** The console's microsecond counters in seconds (undefined stays undefined). */
+const micros = (v: unknown): number | undefined => {
+  const n = num(v);
+  return n === undefined ? undefined : n / 1e6;
 };
-const str = (v: unknown): string => (v === null || v === undefined ? '' : String(v));
 
 // Per target object (one per service instance), so two services in one process (tests) each
 // follow the file from their own start.
@@ -86,7 +87,10 @@ export default defineCollector<PgTarget, Metrics>({
   metrics: declare,
   up: (m) => m.up,
   async collect(ctx, m, config) {
-    const set = ctx.set;
+    // A value the console did not give (NULL, not a number) leaves its series out, not a 0.
+    const set = (family: Family, labels: LabelValues, v: number | undefined): void => {
+      if (v !== undefined) ctx.set(family, labels, v);
+    };
     const logFile = config.pgbouncer.find((t) => t.name === ctx.target.name)?.logFile;
     let errors = logs.get(ctx.target);
     if (logFile !== undefined && errors === undefined) {
@@ -110,7 +114,8 @@ export default defineCollector<PgTarget, Metrics>({
         if ('cl_waiting_cancel_req' in r) set(m.clientWaitingCancel, l, num(r['cl_waiting_cancel_req']));
         if ('sv_active_cancel' in r) set(m.serverActiveCancel, l, num(r['sv_active_cancel']));
         if ('sv_being_canceled' in r) set(m.serverBeingCanceled, l, num(r['sv_being_canceled']));
-        set(m.maxWait, l, num(r['maxwait']) + num(r['maxwait_us']) / 1e6);
+        const wait = num(r['maxwait']);
+        set(m.maxWait, l, wait === undefined ? undefined : wait + (micros(r['maxwait_us']) ?? 0));
       }
       for (const r of (await client.query<Record<string, unknown>>(sql.SHOW_DATABASES)).rows) {
         const l = {
@@ -142,10 +147,10 @@ export default defineCollector<PgTarget, Metrics>({
       for (const r of (await client.query<Record<string, unknown>>(sql.SHOW_STATS)).rows) {
         const l = { database: str(r['database']) };
         set(m.queries, l, num(r['total_query_count']));
-        set(m.queryTime, l, num(r['total_query_time']) / 1e6);
+        set(m.queryTime, l, micros(r['total_query_time']));
         set(m.xacts, l, num(r['total_xact_count']));
-        set(m.xactTime, l, num(r['total_xact_time']) / 1e6);
-        set(m.waitTime, l, num(r['total_wait_time']) / 1e6);
+        set(m.xactTime, l, micros(r['total_xact_time']));
+        set(m.waitTime, l, micros(r['total_wait_time']));
         set(m.received, l, num(r['total_received']));
         set(m.sent, l, num(r['total_sent']));
       }
