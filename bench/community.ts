@@ -20,12 +20,12 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { startPrometheus } from '../test/harness/prometheus.ts';
-import { cleanEnv, makeTempDir, removeTempDir, writeOwnedFile } from '../test/harness/proc.ts';
+import { makeTempDir, removeTempDir } from '../test/harness/proc.ts';
 import { startStack, type Stack } from '../test/harness/stack.ts';
-import { startAnchors, startExporter, type AnchorExporter, type Anchors } from '../test/helpers/anchors.ts';
+import { startAnchors, type AnchorExporter, type Anchors } from '../test/helpers/anchors.ts';
 import { eventuallyWithin } from '../test/helpers/wait.ts';
 import { EVAL_LAG_MS, SYSTEMS, evaluate, loadExpressions, startLoad, tally, type Load, type Tally } from '../test/community/compare.ts';
-import { benchLog, cpuMs, f2, intEnv, quantile, resultsFile, ROOT, scrape } from './lib.ts';
+import { benchLog, cpuMs, f2, intEnv, quantile, resultsFile, ROOT, scrape, startHousekeeper } from './lib.ts';
 
 const RESULTS = resultsFile('community');
 const SCRAPES = intEnv('HOUSEKEEPER_BENCH_SCRAPES', 200, 10, 5000);
@@ -53,38 +53,6 @@ function gitCommit(root: string): string {
   const head = execFileSync('git', ['-C', root, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
   const dirty = execFileSync('git', ['-C', root, 'status', '--porcelain', '--untracked-files=no', '--', 'src'], { encoding: 'utf8' }).trim();
   return dirty === '' ? head : `${head} + uncommitted src/ changes`;
-}
-
-/** housekeeper from `root` as `npm start` runs it: its dist/ build (built here first, so the build is not measured). */
-async function startHousekeeper(root: string, dir: string, s: Stack): Promise<AnchorExporter> {
-  execFileSync('bash', [path.join(root, 'scripts', 'node.sh'), path.join(root, 'node_modules/typescript/bin/tsc'), '-p', path.join(root, 'tsconfig.build.json')], {
-    stdio: 'inherit',
-  });
-  fs.writeFileSync(path.join(root, 'dist', '.built'), '');
-  const configFile = path.join(dir, 'housekeeper.yml');
-  const hk = await startExporter('housekeeper', dir, (port) => {
-    writeOwnedFile(
-      configFile,
-      [
-        `server: { host: 127.0.0.1, port: ${port} }`,
-        'log: { level: warn }',
-        'postgres:',
-        `  - { name: primary, url: "${s.primary.url({ db: 'app', user: 'housekeeper' })}" }`,
-        `  - { name: replica, url: "${s.replica.url({ db: 'app', user: 'housekeeper' })}" }`,
-        'pgbouncer:',
-        `  - { name: pgbouncer, url: "${s.pgbouncer.adminUrl()}" }`,
-        'redis:',
-        `  - { name: redis, url: "${s.redis.url(0)}" }`,
-        '',
-      ].join('\n'),
-      undefined,
-    );
-    return { cmd: 'bash', args: [path.join(root, 'scripts', 'start.sh')], env: cleanEnv({ HOUSEKEEPER_CONFIG: configFile }), cwd: root };
-  });
-  // scripts/start.sh and scripts/node.sh exec node (setpriv execs bash): the pid is node's own.
-  const exe = fs.readlinkSync(`/proc/${hk.pid}/exe`);
-  if (path.basename(exe) !== 'node') throw new Error(`pid ${hk.pid} is ${exe}, not housekeeper's node`);
-  return hk;
 }
 
 async function countAnswered(hk: AnchorExporter, anchors: Anchors): Promise<Tally> {

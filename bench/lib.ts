@@ -4,6 +4,9 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { cleanEnv, writeOwnedFile } from '../test/harness/proc.ts';
+import type { Stack } from '../test/harness/stack.ts';
+import { startExporter, type AnchorExporter } from '../test/helpers/anchors.ts';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -76,4 +79,39 @@ export function cpuMs(pid: number): number {
   // Fields after "(comm)": state is field 3, utime 14, stime 15.
   const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return ((Number(rest[11]) + Number(rest[12])) * 1000) / CLK_TCK;
+}
+
+/** housekeeper from `root` as `npm start` runs it: its dist/ build (built here first, so the build is not measured). */
+export async function startHousekeeper(root: string, dir: string, s: Stack, nodeFlags: readonly string[] = []): Promise<AnchorExporter> {
+  execFileSync('bash', [path.join(root, 'scripts', 'node.sh'), path.join(root, 'node_modules/typescript/bin/tsc'), '-p', path.join(root, 'tsconfig.build.json')], {
+    stdio: 'inherit',
+  });
+  fs.writeFileSync(path.join(root, 'dist', '.built'), '');
+  const configFile = path.join(dir, 'housekeeper.yml');
+  const hk = await startExporter('housekeeper', dir, (port) => {
+    writeOwnedFile(
+      configFile,
+      [
+        `server: { host: 127.0.0.1, port: ${port} }`,
+        'log: { level: warn }',
+        'postgres:',
+        `  - { name: primary, url: "${s.primary.url({ db: 'app', user: 'housekeeper' })}" }`,
+        `  - { name: replica, url: "${s.replica.url({ db: 'app', user: 'housekeeper' })}" }`,
+        'pgbouncer:',
+        `  - { name: pgbouncer, url: "${s.pgbouncer.adminUrl()}" }`,
+        'redis:',
+        `  - { name: redis, url: "${s.redis.url(0)}" }`,
+        '',
+      ].join('\n'),
+      undefined,
+    );
+    return { cmd: 'bash', args: [path.join(root, 'scripts', 'start.sh')], env: cleanEnv({ HOUSEKEEPER_CONFIG: configFile, HOUSEKEEPER_NODE_FLAGS: nodeFlags.join(' ') }), cwd: root };
+  });
+  // scripts/start.sh and scripts/node.sh exec node (setpriv execs bash): the pid is node's own.
+  const exe = fs.readlinkSync(`/proc/${hk.pid}/exe`);
+  const cmdline = fs.readFileSync(`/proc/${hk.pid}/cmdline`, 'utf8').split('\0');
+  if (path.basename(exe) !== 'node' || !cmdline.some((a) => a.endsWith('dist/src/main.js'))) {
+    throw new Error(`pid ${hk.pid} is not housekeeper's node process: exe ${exe}, cmdline ${cmdline.join(' ')}`);
+  }
+  return hk;
 }

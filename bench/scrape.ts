@@ -9,16 +9,16 @@
 //   - statements per second on the primary with 1 scraper vs 8 concurrent scrapers, each in a
 //     closed loop for a fixed time (delta of sum(calls) in pg_stat_statements).
 // Prints a markdown table with PASS/MISS per target and writes it to bench/results/scrape.md.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { freePort } from '../test/harness/ports.ts';
-import { ManagedProcess, cleanEnv, makeTempDir, removeTempDir, sleep, waitFor, withPortRetry, writeOwnedFile } from '../test/harness/proc.ts';
+import { cleanEnv, makeTempDir, removeTempDir, sleep, writeOwnedFile } from '../test/harness/proc.ts';
 import { startStack, type Stack } from '../test/harness/stack.ts';
-import { benchLog, cpuMs, f1, f2, intEnv, quantile, resultsFile, ROOT, scrape, type Scrape } from './lib.ts';
+import { startExporter, type AnchorExporter } from '../test/helpers/anchors.ts';
+import { benchLog, cpuMs, f1, f2, intEnv, quantile, resultsFile, ROOT, scrape, startHousekeeper, type Scrape } from './lib.ts';
 
 const RESULTS = resultsFile('scrape');
 
@@ -49,53 +49,7 @@ function machine(): { nproc: number; cpu: string } {
 // ---------------------------------------------------------------------------------------
 // Exporter processes
 
-interface Exporter {
-  name: string;
-  url: string;
-  pid: number;
-  proc: ManagedProcess;
-}
-
-interface Spawn {
-  cmd: string;
-  args: string[];
-  env: NodeJS.ProcessEnv;
-}
-
-/** Starts an exporter on a free loopback port (retrying on a bind race) and waits until /metrics answers 200. */
-async function startExporter(name: string, dir: string, spawn: (port: number) => Spawn): Promise<Exporter> {
-  return withPortRetry(freePort, async (port) => {
-    const s = spawn(port);
-    const proc = new ManagedProcess({
-      name: `${name} :${port}`,
-      cmd: s.cmd,
-      args: s.args,
-      env: s.env,
-      logFile: path.join(dir, `${name}.log`),
-      asOwner: undefined,
-      stopSignal: 'SIGTERM',
-      exitSignal: 'SIGTERM',
-      cwd: ROOT,
-    });
-    const url = `http://127.0.0.1:${port}/metrics`;
-    try {
-      await waitFor(
-        name,
-        proc,
-        async () => {
-          const r = await fetch(url, { signal: AbortSignal.timeout(5_000) });
-          await r.arrayBuffer();
-          return r.ok ? true : undefined;
-        },
-        { timeoutMs: 60_000, intervalMs: 100 },
-      );
-    } catch (err) {
-      await proc.stop(5_000);
-      throw err;
-    }
-    return { name, url, pid: proc.pid, proc };
-  });
-}
+type Exporter = AnchorExporter;
 
 // ---------------------------------------------------------------------------------------
 // Scraping
@@ -299,41 +253,11 @@ export async function main(): Promise<void> {
     await seed(s);
     log('seeded demo data');
 
-    // housekeeper: its own process, exactly as `npm start` runs it (scripts/start.sh: the
-    // JavaScript build in dist/, built here first so the build is not measured).
-    execFileSync('bash', [path.join(ROOT, 'scripts', 'node.sh'), path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', path.join(ROOT, 'tsconfig.build.json')]);
-    fs.writeFileSync(path.join(ROOT, 'dist', '.built'), '');
-    const configFile = path.join(dir, 'housekeeper.yml');
-    const hk = await startExporter('housekeeper', dir, (port) => {
-      writeOwnedFile(
-        configFile,
-        [
-          `server: { host: 127.0.0.1, port: ${port} }`,
-          'log: { level: warn }',
-          'postgres:',
-          `  - { name: primary, url: "${s.primary.url({ db: 'app', user: 'housekeeper' })}" }`,
-          `  - { name: replica, url: "${s.replica.url({ db: 'app', user: 'housekeeper' })}" }`,
-          'pgbouncer:',
-          `  - { name: pgbouncer, url: "${s.pgbouncer.adminUrl()}" }`,
-          'redis:',
-          `  - { name: redis, url: "${s.redis.url(0)}" }`,
-          '',
-        ].join('\n'),
-        undefined,
-      );
-      return {
-        cmd: 'bash',
-        args: [path.join(ROOT, 'scripts', 'start.sh')],
-        env: cleanEnv({ HOUSEKEEPER_CONFIG: configFile, HOUSEKEEPER_NODE_FLAGS: NODE_FLAGS.join(' ') }),
-      };
-    });
+    // housekeeper: its own process, exactly as `npm start` runs it (bench/lib.ts).
+    const hk = await startHousekeeper(ROOT, dir, s, NODE_FLAGS);
     exporters.push(hk);
-    // scripts/start.sh and scripts/node.sh exec node (and setpriv execs bash), so the pid we hold is node's own.
     const exe = fs.readlinkSync(`/proc/${hk.pid}/exe`);
     const cmdline = fs.readFileSync(`/proc/${hk.pid}/cmdline`, 'utf8').split('\0');
-    if (path.basename(exe) !== 'node' || !cmdline.some((a) => a.endsWith('dist/src/main.js'))) {
-      throw new Error(`pid ${hk.pid} is not housekeeper's node process: exe ${exe}, cmdline ${cmdline.join(' ')}`);
-    }
     log(`housekeeper pid ${hk.pid} is ${exe} ${cmdline.slice(1).join(' ')}`);
 
     // postgres_exporter 0.11 answers 500 to every scrape when DATA_SOURCE_NAME names two
