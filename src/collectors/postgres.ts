@@ -3,6 +3,7 @@ import type pg from 'pg';
 import * as sql from '../sql/postgres.ts';
 import type { PgTarget } from '../targets/postgres.ts';
 import type { Family, MetricFactory } from '../metrics/registry.ts';
+import { num, str } from '../util/values.ts';
 import { defineCollector, type CollectContext, type LabelValues } from './collector.ts';
 import { declareSettings, settingUnit, settingValue } from './postgres-settings.ts';
 
@@ -209,8 +210,6 @@ async function rows(ctx: CollectContext<PgTarget>, client: pg.PoolClient, name: 
   }
   return (await client.query<Row>(text, values)).rows;
 }
-const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v));
-const str = (v: unknown): string => (v === null || v === undefined ? '' : String(v));
 /** A column of a part's row as a sample: NULL is NaN (as postgres_exporter), timestamps are epoch seconds. */
 function columnValue(v: unknown): number | undefined {
   if (v === undefined) return undefined;
@@ -256,7 +255,10 @@ export default defineCollector<PgTarget, Metrics>({
       // postgres_exporter's `server` label: host:port of the connection as configured.
       const conn = client as unknown as { host: string; port: number };
       const server = `${conn.host}:${conn.port}`;
-      const set = (metric: Family, labels: LabelValues, v: number): void => ctx.set(metric, { server, ...labels }, v);
+      // undefined (a NULL or non-numeric value: util/values.ts num) leaves the series out.
+      const set = (metric: Family, labels: LabelValues, v: number | undefined): void => {
+        if (v !== undefined) ctx.set(metric, { server, ...labels }, v);
+      };
       // One round trip for everything but pg_stat_statements (see src/sql/postgres.ts).
       const cached = settingsCache.get(ctx.target);
       const [all] = await rows(ctx, client, COLLECT_NAME, sql.COLLECT, [opts.longQueryThresholdMs / 1000, opts.topTables, cached?.loadedAt ?? null]);
@@ -266,7 +268,7 @@ export default defineCollector<PgTarget, Metrics>({
       const loadedAt = str(srv['conf_load_time']);
       const settings = cached !== undefined && cached.loadedAt === loadedAt ? cached.rows : part(all, 'settings');
       settingsCache.set(ctx.target, { loadedAt, rows: settings });
-      set(m.static, { version: str(srv['version']), short_version: shortVersion(num(srv['version_num'])) }, 1);
+      set(m.static, { version: str(srv['version']), short_version: shortVersion(num(srv['version_num']) ?? 0) }, 1);
       set(m.startTime, {}, num(srv['start_time_seconds']));
       for (const r of settings) {
         const declared = m.settings.byName.get(str(r['name']));
@@ -276,9 +278,7 @@ export default defineCollector<PgTarget, Metrics>({
         const v = settingValue(str(r['vartype']), str(r['setting']), unit);
         if (v !== undefined) set(declared.gauge, {}, v);
       }
-      if (srv['reserved_connections'] !== null && srv['reserved_connections'] !== undefined) {
-        set(m.reserved, {}, num(srv['reserved_connections']));
-      }
+      set(m.reserved, {}, num(srv['reserved_connections']));
       const isReplica = srv['is_replica'] === true;
       set(m.isReplica, {}, isReplica ? 1 : 0);
       set(m.lag, {}, num(srv['lag_seconds'] ?? 0));
@@ -308,8 +308,8 @@ export default defineCollector<PgTarget, Metrics>({
       for (const r of part(all, 'databases')) {
         const l = { datname: str(r['datname']) };
         set(m.dbSize, l, num(r['size_bytes']));
-        if (r['frozenxid_age'] !== null) set(m.frozenAge, l, num(r['frozenxid_age']));
-        if (r['minmxid_age'] !== null) set(m.minmxAge, l, num(r['minmxid_age']));
+        set(m.frozenAge, l, num(r['frozenxid_age']));
+        set(m.minmxAge, l, num(r['minmxid_age']));
       }
       const bgwriter = all?.['bgwriter'] as Row | null | undefined;
       if (bgwriter) setColumns(set, m.bgwriter, {}, bgwriter);
