@@ -21,6 +21,7 @@ import { CertFactory, startTlsServer, type TlsServer } from './harness/tls.ts';
 import { configFrom, memoryLogger } from './helpers/config.ts';
 import { ivfImage, ivfIndex, randomVectors } from './helpers/faiss.ts';
 import { notification, startInstance, TOKEN, until, type Instance, type TestAlert } from './helpers/remediation.ts';
+import { until as waitUntil } from './helpers/wait.ts';
 
 // The committed dashboards show data when housekeeper is scraped. The real servers (Postgres
 // primary and replica, PgBouncer, Redis), the Elasticsearch stand-in, TLS endpoints, a FAISS
@@ -516,19 +517,18 @@ test('every dashboard variable lists values and every panel shows data from hous
   const p = prom!;
   const pending = checks();
   assert.ok(pending.length > 150, `${pending.length} checks`);
-  const end = Date.now() + DATA_BOUND_MS;
-  let rounds = 0;
+  const missing = (): string[] => pending.map((c) => `${c.where}: ${c.shown}`);
   // Polls until each has had data once: data arrives as Prometheus scrapes and the background
   // checks (FAISS, backups) finish, not at a time this test could know.
-  while (pending.length > 0 && Date.now() < end) {
-    if (rounds++ > 0) await new Promise((r) => setTimeout(r, 1_000));
+  await waitUntil('data in every variable and panel', async () => {
     for (let i = pending.length - 1; i >= 0; i--) if (await pending[i]!.ok(p)) pending.splice(i, 1);
-  }
-  assert.deepEqual(
-    pending.map((c) => `${c.where}: ${c.shown}`),
-    [],
-    'no data (fix the query, or add the panel to ALLOWLIST with the reason)',
-  );
+    return pending.length === 0;
+  }, {
+    timeoutMs: DATA_BOUND_MS,
+    intervalMs: 1_000,
+    detail: () => `no data (fix the query, or add the panel to ALLOWLIST with the reason):\n${missing().join('\n')}`,
+  });
+  assert.deepEqual(missing(), [], 'no data (fix the query, or add the panel to ALLOWLIST with the reason)');
 });
 
 test('remediation counts include the run that created the counter\'s series', async () => {

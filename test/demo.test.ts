@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
+import { until as waitUntil } from './helpers/wait.ts';
 
 // The README's main job, run for a short while: it must bring up the whole loop (the stack,
 // housekeeper, the real Prometheus scraping it with alerts/ loaded, the real Alertmanager
@@ -23,18 +24,9 @@ async function json<T>(url: string, headers: Record<string, string> = {}): Promi
   return { status: r.status, body: (await r.json()) as T };
 }
 
-async function until<T>(what: string, fn: () => Promise<T | undefined>, end: number): Promise<T> {
-  let last: unknown;
-  while (Date.now() < end) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  throw new Error(`timed out waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ''}`);
+/** Every wait shares the deadline `end`; an error (a server still starting) is "not yet". */
+function until<T>(what: string, fn: () => Promise<T | undefined>, end: number): Promise<T> {
+  return waitUntil(what, fn, { timeoutMs: Math.max(0, end - Date.now()), intervalMs: 500, onError: 'retry' });
 }
 
 test('npm run demo brings up the stack, Prometheus and Alertmanager around housekeeper, then stops cleanly', async () => {
