@@ -11,6 +11,7 @@ import type { PrometheusServer, QueryResult } from '../harness/prometheus.ts';
 import type { Stack } from '../harness/stack.ts';
 import { rewriteExpr } from '../../src/alerts/selectors.ts';
 import { comparisonsAsBool } from '../helpers/promql-rewrite.ts';
+import { elapse } from '../helpers/wait.ts';
 
 export const EXPRESSIONS_FILE = path.join(path.dirname(fileURLToPath(import.meta.url)), 'expressions.yml');
 
@@ -184,7 +185,7 @@ export async function startLoad(stack: Stack): Promise<Load> {
       await redis.set(`cache:query:${i % 200}`, `answer ${i}`, 'EX', 3600);
       await redis.get(`cache:query:${i % 250}`); // hits and misses
       await redis.hset(`session:${i % 50}`, { user: String(i % 50), seen: String(Date.now()) });
-      await new Promise((r) => setTimeout(r, 50));
+      await elapse(50, 'the load\'s pace');
     }
   })();
   return {
