@@ -1,5 +1,6 @@
 import type { RedisTarget } from '../targets/redis.ts';
 import type { MetricFactory } from '../metrics/registry.ts';
+import { num } from '../util/values.ts';
 import { defineCollector } from './collector.ts';
 import { commandStat, INFO_FIELDS, parseFields, parseInfo, replicaLine } from './redis-info.ts';
 
@@ -139,16 +140,13 @@ export default defineCollector<RedisTarget, Metrics>({
     if (info.get('role') === 'slave') {
       const l = { master_host: s('master_host'), master_port: s('master_port') };
       set(m.slaveInfo, { ...l, read_only: s('slave_read_only') }, 1);
-      const num = (key: string): number | undefined => {
-        const v = Number(info.get(key));
-        return info.has(key) && Number.isFinite(v) ? v : undefined;
-      };
-      const offset = num('slave_repl_offset');
+      const field = (key: string): number | undefined => num(info.get(key));
+      const offset = field('slave_repl_offset');
       if (offset !== undefined) set(m.slaveOffset, l, offset);
       set(m.linkUp, l, s('master_link_status') === 'up' ? 1 : 0);
-      const io = num('master_last_io_seconds_ago');
+      const io = field('master_last_io_seconds_ago');
       if (io !== undefined) set(m.lastIo, l, io);
-      const sync = num('master_sync_in_progress');
+      const sync = field('master_sync_in_progress');
       if (sync !== undefined) set(m.syncing, l, sync);
     }
     // CONFIG and SLOWLOG may be renamed away on managed servers; their absence is no failure.
