@@ -95,6 +95,9 @@ export class CollectorRunner {
       const on = config.collectors.enabled.includes(c.name) || (c.enabledByDefault && !config.collectors.disabled.includes(c.name));
       if (!on) continue;
       const mine = c.targets(targets, config);
+      // Nothing configured for it (no Elasticsearch, say): no families at all, not empty ones
+      // rendered on every scrape and held in memory.
+      if (mine.length === 0) continue;
       this.collectors.push({ collector: c, targets: mine });
       const f = new MetricFactory(registry, true);
       const metrics = c.metrics(f);
