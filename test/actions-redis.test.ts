@@ -18,8 +18,6 @@ let targets: Targets;
 let ctx: ActionContext;
 const admin: Redis[] = [];
 
-/** Params as the engine would pass them: validated against the action's schema first. */
-
 /** A test-side connection to one database (never the action's). */
 async function db(n: number): Promise<Redis> {
   const c = new Redis(redis.url(n), { lazyConnect: true, maxRetriesPerRequest: 1 });

@@ -287,7 +287,6 @@ export function readLayout(r: ByteReader): IndexLayout {
   }
 }
 
-/** Which run holds position p (0 ≤ p < ntotal), given the runs' cumulative starts. */
 /**
  * File offset of an IVF index's nprobe (a uint64 right after nlist, which follows the
  * header): where a rebuild, an optimize or a test writes the nprobe searches use, since
@@ -297,6 +296,7 @@ export function ivfNprobeOffset(layout: IndexLayout): number | undefined {
   return layout.ivf ? layout.header.end + 8 : undefined;
 }
 
+/** Which run holds position p (0 ≤ p < ntotal), given the runs' cumulative starts. */
 export function locate(starts: readonly number[], p: number): number {
   let lo = 0;
   let hi = starts.length - 1;

@@ -52,14 +52,14 @@ function progress(stage: BuildStage, rows: number): void {
   void send({ kind: 'progress', stage, rows });
 }
 
+let garbage = 0;
+const GC_EVERY = 32 * 1048576;
 /**
  * A full collection once every 32 MB of garbage made. The child's live heap is
  * small, but every vector passes through it as a chunk of the COPY stream (external
  * Buffers V8 does not count against its heap), and V8 lets the process grow by hundreds of
  * MB before it collects on its own. A full GC of a small heap takes milliseconds.
  */
-let garbage = 0;
-const GC_EVERY = 32 * 1048576;
 function churned(bytes: number): void {
   garbage += bytes;
   if (garbage < GC_EVERY) return;
