@@ -12,6 +12,7 @@ import {
   OPENMETRICS_CONTENT_TYPE,
   renderOpenMetrics,
   renderSelected,
+  renderText,
   TEXT_CONTENT_TYPE,
   wantsOpenMetrics,
 } from './metrics/registry.ts';
@@ -86,8 +87,8 @@ export function buildApp(deps: AppDeps & { registry?: Registry }): App {
 
   // Scrapes that shared a collection share its rendering too: one render per collection,
   // format and target (for /probe), not one per scraper.
-  const rendered = new Map<string, { generation: number; text: Promise<string> }>();
-  const render = (key: string, produce: () => Promise<string>): Promise<string> => {
+  const rendered = new Map<string, { generation: number; text: Promise<Buffer> }>();
+  const render = (key: string, produce: () => Promise<Buffer>): Promise<Buffer> => {
     let cached = rendered.get(key);
     if (cached?.generation !== runner.completed) {
       cached = { generation: runner.completed, text: produce() };
@@ -108,7 +109,7 @@ export function buildApp(deps: AppDeps & { registry?: Registry }): App {
       return reply.type(type).send(await renderSelected(own, om));
     }
     await runner.collect(scrapeDeadlineMs(req.headers['x-prometheus-scrape-timeout-seconds'], config));
-    const text = await render(`metrics ${om}`, () => (om ? renderOpenMetrics(registry) : registry.metrics()));
+    const text = await render(`metrics ${om}`, () => (om ? renderOpenMetrics(registry) : renderText(registry)));
     return reply.type(type).send(text);
   });
 

@@ -1,13 +1,5 @@
-import {
-  Counter,
-  Gauge,
-  Histogram,
-  Registry,
-  collectDefaultMetrics,
-  type Metric,
-  type MetricObjectWithValues,
-  type MetricValue,
-} from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type Metric } from 'prom-client';
+import { renderExposition, type Keep } from './exposition.ts';
 
 /** A metric family a collector fills on every collection. Counters are refilled by reset + inc. */
 export type Family = Gauge<string> | Counter<string>;
@@ -71,57 +63,27 @@ export function createRegistry(): Registry {
 export const TEXT_CONTENT_TYPE = Registry.PROMETHEUS_CONTENT_TYPE;
 export const OPENMETRICS_CONTENT_TYPE = Registry.OPENMETRICS_CONTENT_TYPE;
 
-// prom-client's OpenMetrics registry renames counters in place (strips "_total") when it
-// renders, which would corrupt the text format for the next scrape if both shared metric
-// objects. So one registry holds the metrics, and OpenMetrics is rendered from read-only
-// views of them.
-interface MetricView {
-  get(): Promise<MetricObjectWithValues<MetricValue<string>>>;
-}
-// The content-type constructor argument and getMetricsAsString are public in prom-client's
-// JavaScript but missing from its typings.
-const RegistryWithType = Registry as unknown as new (contentType: string) => {
-  getMetricsAsString(metric: MetricView): Promise<string>;
-};
-const omRenderer = new RegistryWithType(Registry.OPENMETRICS_CONTENT_TYPE);
-const textRenderer = new RegistryWithType(Registry.PROMETHEUS_CONTENT_TYPE);
-
-type Sample = MetricObjectWithValues<MetricValue<string>>;
-
-/** OpenMetrics' view of a family (see renderOpenMetrics). */
-function openMetricsView(m: Sample): Sample {
-  if ((m.type as unknown) !== 'counter') return m;
-  // OpenMetrics requires counters to end in _total and renderers append it. The anchor
-  // exporters' counters without it (postgres_exporter's pg_stat_database_*) must keep their
-  // names, so in OpenMetrics they are typed "unknown", which allows any name: Prometheus
-  // stores the same series whichever format it scraped.
-  if (!m.name.endsWith('_total')) return { ...m, type: 'unknown' as unknown as typeof m.type };
-  return { ...m, name: m.name.replace(/_total$/, '') };
+/**
+ * Prometheus text 0.0.4 of every family in the registry: the UTF-8 of what prom-client's
+ * `registry.metrics()` gives, from our renderer. (The service sets no registry default labels,
+ * which that method would add and this one does not.)
+ */
+export function renderText(registry: Registry): Promise<Buffer> {
+  return renderExposition(registry.getMetricsAsArray() as unknown as Metric[], false);
 }
 
-export async function renderOpenMetrics(registry: Registry): Promise<string> {
-  return renderSelected(registry.getMetricsAsArray() as unknown as Metric[], true);
+/** OpenMetrics 1.0 of every family; counters without _total are typed `unknown` (see exposition.ts). */
+export function renderOpenMetrics(registry: Registry): Promise<Buffer> {
+  return renderExposition(registry.getMetricsAsArray() as unknown as Metric[], true);
 }
 
 /**
  * Renders the given families, keeping only the series whose labels pass `keep` when given (the families
- * themselves keep their HELP and TYPE). Used by /probe for one target's series, and for all
- * of OpenMetrics.
+ * themselves keep their HELP and TYPE). Used by /probe for one target's series and by
+ * /metrics?collect=none for the service's own families.
  */
-export async function renderSelected(metrics: readonly Metric[], openMetrics: boolean, keep?: (labels: Partial<Record<string, string | number>>) => boolean): Promise<string> {
-  const renderer = openMetrics ? omRenderer : textRenderer;
-  const parts = await Promise.all(
-    metrics.map((metric) =>
-      renderer.getMetricsAsString({
-        get: async () => {
-          const m = await metric.get();
-          const kept = keep === undefined ? m : { ...m, values: m.values.filter((v) => keep(v.labels)) };
-          return openMetrics ? openMetricsView(kept) : kept;
-        },
-      }),
-    ),
-  );
-  return openMetrics ? `${parts.join('\n')}\n# EOF\n` : `${parts.join('\n\n')}\n`;
+export function renderSelected(metrics: readonly Metric[], openMetrics: boolean, keep?: Keep): Promise<Buffer> {
+  return renderExposition(metrics, openMetrics, keep);
 }
 
 export function wantsOpenMetrics(accept: string | undefined): boolean {
