@@ -59,11 +59,18 @@ export interface CollectionFailure {
   reason: string;
 }
 
-export function evaluate(s: Samples, config: Config, nowS = Date.now() / 1000, failures: readonly CollectionFailure[] = []): CheckResult[] {
-  const out: CheckResult[] = [];
-  const push = (check: string, target: string, status: Status, value: string, threshold: string): void => {
-    out.push({ check, target, status, value, threshold });
-  };
+/** What every source's checks read, and where they write. */
+interface Ctx {
+  s: Samples;
+  config: Config;
+  nowS: number;
+  failures: readonly CollectionFailure[];
+  push(check: string, target: string, status: Status, value: string, threshold: string): void;
+}
+
+/** Postgres: reachable, connections, long queries, lag, locks, retention per entry. */
+function checkPostgres(c: Ctx): void {
+  const { s, config, push } = c;
   for (const t of config.postgres.map((p) => p.name)) {
     const up = s.one('pg_up', { target: t }) === 1;
     push('postgres reachable', t, up ? 'ok' : 'fail', up ? 'up' : 'down', 'up');
@@ -95,6 +102,11 @@ export function evaluate(s: Samples, config: Config, nowS = Date.now() / 1000, f
       push(what, t, age > keep + runbook.retentionGraceSeconds ? 'warn' : 'ok', `oldest ${days(age)}`, `< ${days(keep)} + ${days(runbook.retentionGraceSeconds)}`);
     }
   }
+}
+
+/** PgBouncer: reachable, clients waiting. */
+function checkPgbouncer(c: Ctx): void {
+  const { s, config, push } = c;
   for (const t of config.pgbouncer.map((p) => p.name)) {
     const up = s.one('pgbouncer_up', { target: t }) === 1;
     push('pgbouncer reachable', t, up ? 'ok' : 'fail', up ? 'up' : 'down', 'up');
@@ -102,6 +114,11 @@ export function evaluate(s: Samples, config: Config, nowS = Date.now() / 1000, f
     const waiting = s.sum('pgbouncer_pools_client_waiting_connections', { target: t });
     push('pgbouncer clients waiting', t, waiting > 0 ? 'warn' : 'ok', String(waiting), 'none');
   }
+}
+
+/** Redis: reachable, memory against maxmemory, hit ratio since start. */
+function checkRedis(c: Ctx): void {
+  const { s, config, push } = c;
   for (const t of config.redis.map((r) => r.name)) {
     const up = s.one('redis_up', { target: t }) === 1;
     push('redis reachable', t, up ? 'ok' : 'fail', up ? 'up' : 'down', 'up');
@@ -116,6 +133,11 @@ export function evaluate(s: Samples, config: Config, nowS = Date.now() / 1000, f
       push('redis hit ratio', t, ratio < runbook.hitRatio.warn ? 'warn' : 'ok', pct(ratio), `> ${pct0(runbook.hitRatio.warn)} (since start)`);
     }
   }
+}
+
+/** FAISS: loadable, recall against its floor, vectors missing. */
+function checkFaiss(c: Ctx): void {
+  const { s, config, push } = c;
   for (const f of config.faiss) {
     const t = f.name;
     if (s.one('faiss_index_check_timestamp_seconds', { target: t }) === undefined) {
@@ -131,6 +153,11 @@ export function evaluate(s: Samples, config: Config, nowS = Date.now() / 1000, f
     const gap = s.one('faiss_index_source_gap', { target: t });
     if (rows !== undefined && gap !== undefined && rows > 0) push('vectors missing from index', t, gap / rows > runbook.faissMissingRatio ? 'warn' : 'ok', `${gap} of ${rows}`, `<= ${pct0(runbook.faissMissingRatio)} of source rows`);
   }
+}
+
+/** Backups: the directory, each kind's newest backup and its verification, the restore test. */
+function checkBackups(c: Ctx): void {
+  const { s, config, nowS, push } = c;
   if (config.backups) {
     const readable = s.one('backup_directory_readable') === 1;
     push('backup directory', 'backups', readable ? 'ok' : 'fail', readable ? 'readable' : 'unreadable', 'readable');
@@ -160,6 +187,11 @@ export function evaluate(s: Samples, config: Config, nowS = Date.now() / 1000, f
       }
     }
   }
+}
+
+/** Elasticsearch: reachable, health, indices past retention, snapshot age. */
+function checkElasticsearch(c: Ctx): void {
+  const { s, config, nowS, push } = c;
   for (const e of config.elasticsearch) {
     const t = e.name;
     const up = s.one('elasticsearch_cluster_health_up', { target: t }) === 1;
@@ -191,6 +223,11 @@ export function evaluate(s: Samples, config: Config, nowS = Date.now() / 1000, f
       }
     }
   }
+}
+
+/** Certificates: the probe, days until the chain expires. */
+function checkCertificates(c: Ctx): void {
+  const { s, config, nowS, push } = c;
   for (const c of config.certificates) {
     const t = c.name;
     if (c.kind === 'endpoint' && s.one('ssl_probe_success', { target: t }) !== 1) {
@@ -203,6 +240,11 @@ export function evaluate(s: Samples, config: Config, nowS = Date.now() / 1000, f
     const { warn, crit } = runbook.certDays;
     push('certificate expiry', t, left < crit ? 'fail' : left < warn ? 'warn' : 'ok', `${left.toFixed(1)} days`, `> ${warn} days`);
   }
+}
+
+/** Failed collections, with the reason the runner recorded. */
+function checkCollectors(c: Ctx): void {
+  const { s, failures, push } = c;
   for (const r of s.all('housekeeper_collector_success')) {
     if (r.value !== 1) {
       // Why, when the runner knows: "down" alone does not say a snapshot repository is missing.
@@ -210,6 +252,22 @@ export function evaluate(s: Samples, config: Config, nowS = Date.now() / 1000, f
       push('collector', `${r.labels['collector']}/${r.labels['target']}`, 'fail', why ? `failed: ${why}` : 'failed', 'succeeds');
     }
   }
+}
+
+export function evaluate(s: Samples, config: Config, nowS = Date.now() / 1000, failures: readonly CollectionFailure[] = []): CheckResult[] {
+  const out: CheckResult[] = [];
+  const push = (check: string, target: string, status: Status, value: string, threshold: string): void => {
+    out.push({ check, target, status, value, threshold });
+  };
+  const ctx: Ctx = { s, config, nowS, failures, push };
+  checkPostgres(ctx);
+  checkPgbouncer(ctx);
+  checkRedis(ctx);
+  checkFaiss(ctx);
+  checkBackups(ctx);
+  checkElasticsearch(ctx);
+  checkCertificates(ctx);
+  checkCollectors(ctx);
   return out;
 }
 
