@@ -2,6 +2,7 @@ import type { Gauge, Registry } from 'prom-client';
 import type { Config } from '../config.ts';
 import { scrubText, type Logger } from '../log.ts';
 import { MetricFactory, type Family } from '../metrics/registry.ts';
+import { setGauge } from '../metrics/store.ts';
 import type { Targets } from '../targets/index.ts';
 import type { AnyCollector, LabelValues } from './collector.ts';
 
@@ -293,7 +294,7 @@ export class CollectorRunner {
       if (ok) {
         for (const s of samples) {
           if ('inc' in s.metric && !('set' in s.metric)) s.metric.inc(s.labels, s.value);
-          else (s.metric as Gauge<string>).set(s.labels, s.value);
+          else setGauge(s.metric as Gauge<string>, s.labels, s.value);
         }
       }
       job.up?.set({ target: job.target.name }, ok ? 1 : 0);
