@@ -115,6 +115,9 @@ function formatLabels(labels: Labels, exclude?: Labels): string {
 
 // ---------------------------------------------------------------------------------------
 
+/** Characters per chunk of a Body (see below). */
+const FLUSH_CHARS = 16 * 1024;
+
 /**
  * The response body, built as UTF-8 bytes. Lines are appended to a string that is cut every
  * FLUSH_CHARS into chunks, and the chunks are written into one exactly sized Buffer at the end.
@@ -122,8 +125,6 @@ function formatLabels(labels: Labels, exclude?: Labels): string {
  * V8 and Node pay for on every scrape; small chunks stay in the young generation, and Fastify
  * sends a Buffer as it is, with the same Content-Length.
  */
-const FLUSH_CHARS = 16 * 1024;
-
 class Body {
   private readonly chunks: string[] = [];
   private pending = '';

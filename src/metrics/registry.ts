@@ -4,11 +4,6 @@ import { renderExposition, type Keep } from './exposition.ts';
 /** A metric family a collector fills on every collection. Counters are refilled by reset + inc. */
 export type Family = Gauge<string> | Counter<string>;
 
-/**
- * Declares metric families in the service's one registry. Families declared for a target
- * collector get a leading `target` label (the target's name from config), so an alert's
- * labels name what a remediation acts on.
- */
 /** What a family was declared with; the README's metrics reference is generated from these. */
 export interface Declared {
   name: string;
@@ -17,6 +12,11 @@ export interface Declared {
   labels: string[];
 }
 
+/**
+ * Declares metric families in the service's one registry. Families declared for a target
+ * collector get a leading `target` label (the target's name from config), so an alert's
+ * labels name what a remediation acts on.
+ */
 export class MetricFactory {
   readonly families: Family[] = [];
   readonly declared: Declared[] = [];
