@@ -170,7 +170,9 @@ function header(name: string, type: string, openMetrics: boolean): Header {
 
 function renderSeries(out: Body, h: Header, values: Record<string, StoredValue>, keep: Keep | undefined): void {
   const sample = h.name + h.sampleSuffix;
-  for (const v of Object.values(values)) {
+  // for-in: Object.values' order (prom-client's keys are never integer-like) without its array.
+  for (const key in values) {
+    const v = values[key] as StoredValue;
     if (keep !== undefined && !keep(v.labels)) continue;
     const labels = formatLabels(v.labels);
     out.line(labels === '' ? `${sample} ${num(v.value)}` : `${sample}{${labels}} ${num(v.value)}`);
@@ -179,7 +181,8 @@ function renderSeries(out: Body, h: Header, values: Record<string, StoredValue>,
 
 function renderHistogram(out: Body, name: string, upperBounds: readonly number[], values: Record<string, StoredHistogram>, keep: Keep | undefined): void {
   const bucket = `${name}_bucket`;
-  for (const v of Object.values(values)) {
+  for (const key in values) {
+    const v = values[key] as StoredHistogram;
     if (keep !== undefined && !keep(v.labels)) continue;
     const shared = formatLabels(v.labels);
     const rest = shared === '' ? '}' : `,${shared}}`;
