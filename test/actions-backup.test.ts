@@ -570,9 +570,13 @@ backups:
     );
     assert.equal(verified['rule'], 'verify-every-two-seconds');
     outputs.push(await entries(''), inst.lines);
-  } finally {
-    await inst.close();
+  } catch (err) {
+    // The failure, not whatever closing a half-done instance throws after it (seen once under
+    // load: an AbortError "shutting down" that hid the real cause).
+    await inst.close().catch(() => {});
+    throw err;
   }
+  await inst.close();
 });
 
 test('no password in any manifest, restore record, log line, action output, command line or /metrics', async () => {

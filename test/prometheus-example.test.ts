@@ -114,7 +114,11 @@ test('through /probe, every target is its own instance: count by (instance) (pg_
   const byInstance = Object.fromEntries(up.map((s) => [s.metric['instance'], s.value[1]]));
   assert.deepEqual(byInstance, { primary: '1', replica: '1', down: '0' }, svc.lines.filter((l) => l.includes('"level":40')).join('\n'));
   // A target that is down is a successful scrape saying so, never a failed one.
-  const scrapes = await prom.query('up{job="housekeeper"}');
+  // (The self-scrape is its own target: wait until Prometheus has scraped it once too.)
+  const scrapes = await eventually('a scrape of every housekeeper target', async () => {
+    const r = await prom.query('up{job="housekeeper"}');
+    return r.length === 4 ? r : undefined;
+  });
   assert.deepEqual(scrapes.map((s) => [s.metric['instance'], s.value[1]]).sort(), [['down', '1'], ['primary', '1'], ['replica', '1'], [new URL(svc.url).host, '1']].sort());
 });
 
