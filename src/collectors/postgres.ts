@@ -223,7 +223,8 @@ function columnValue(v: unknown): number | undefined {
   return Number.isNaN(t) ? undefined : t / 1000;
 }
 const nullable = (v: unknown): number => columnValue(v) ?? NaN;
-type Put = (metric: Family, labels: LabelValues, v: number) => void;
+// Stages one sample; undefined (a NULL or non-numeric value: util/values.ts num) leaves the series out.
+type Put = (metric: Family, labels: LabelValues, v: number | undefined) => void;
 /** Sets each family from its column; a column this server version lacks leaves it empty. */
 function setColumns(set: Put, families: ReadonlyArray<{ column: string; family: Family }>, labels: LabelValues, row: Row): void {
   for (const { column, family } of families) {
@@ -243,6 +244,96 @@ const part = (row: Row | undefined, name: string): Row[] => {
   return v as Row[];
 };
 
+/** Server facts, settings (re-read only after a configuration reload) and the replica's lag. */
+function stageServer(set: Put, m: Metrics, srv: Row, settings: readonly Row[]): void {
+  set(m.static, { version: str(srv['version']), short_version: shortVersion(num(srv['version_num']) ?? 0) }, 1);
+  set(m.startTime, {}, num(srv['start_time_seconds']));
+  for (const r of settings) {
+    const declared = m.settings.byName.get(str(r['name']));
+    const unit = settingUnit(str(r['unit']));
+    // A unit of another kind than the declared name says (another version): skip it.
+    if (declared === undefined || unit === undefined || unit.suffix !== declared.unit.suffix) continue;
+    const v = settingValue(str(r['vartype']), str(r['setting']), unit);
+    if (v !== undefined) set(declared.gauge, {}, v);
+  }
+  set(m.reserved, {}, num(srv['reserved_connections']));
+  const isReplica = srv['is_replica'] === true;
+  set(m.isReplica, {}, isReplica ? 1 : 0);
+  set(m.lag, {}, num(srv['lag_seconds'] ?? 0));
+  set(m.lagLegacy, {}, num(srv['lag_seconds'] ?? 0));
+
+}
+
+/** Sessions by state, long-running and blocked queries, locks. */
+function stageActivity(set: Put, m: Metrics, all: Row | undefined, longThresholdSeconds: number): void {
+  for (const r of part(all, 'activity')) {
+    const l = { datname: str(r['datname']), state: str(r['state']) };
+    set(m.activity, l, num(r['count']));
+    set(m.maxTx, l, num(r['max_tx_seconds']));
+  }
+  set(m.longThreshold, {}, longThresholdSeconds);
+  for (const r of part(all, 'long_and_blocked')) {
+    const l = { datname: str(r['datname']) };
+    set(m.longCount, l, num(r['long_count']));
+    set(m.longMax, l, num(r['long_max_seconds']));
+    set(m.blocked, l, num(r['blocked']));
+  }
+  for (const r of part(all, 'locks')) {
+    set(m.locks, { datname: str(r['datname']), mode: str(r['mode']) }, num(r['count']));
+  }
+}
+
+/** pg_stat_database (with its conflicts), sizes and wraparound ages, bgwriter, archiver. */
+function stageDatabases(set: Put, m: Metrics, all: Row | undefined): void {
+  for (const r of part(all, 'stat_database')) {
+    const l = { datid: str(r['datid']), datname: str(r['datname']) };
+    setColumns(set, m.statDatabase.columns, l, r);
+    // Only databases with a pg_stat_database_conflicts row (not datid 0), as the anchor.
+    if (r['confl_lock'] !== null && r['confl_lock'] !== undefined) setColumns(set, m.statDatabase.conflicts, l, r);
+  }
+  for (const r of part(all, 'databases')) {
+    const l = { datname: str(r['datname']) };
+    set(m.dbSize, l, num(r['size_bytes']));
+    set(m.frozenAge, l, num(r['frozenxid_age']));
+    set(m.minmxAge, l, num(r['minmxid_age']));
+  }
+  const bgwriter = all?.['bgwriter'] as Row | null | undefined;
+  if (bgwriter) setColumns(set, m.bgwriter, {}, bgwriter);
+  const archiver = all?.['archiver'] as Row | null | undefined;
+  if (archiver) {
+    setColumns(set, m.archiver, {}, archiver);
+    set(m.archiveAge, {}, nullable(archiver['last_archive_age']));
+  }
+}
+
+/** Replication slots and, on a primary, its streaming replicas. */
+function stageReplication(set: Put, m: Metrics, all: Row | undefined): void {
+  for (const r of part(all, 'slots')) {
+    const l = { slot_name: str(r['slot_name']), database: str(r['database']) };
+    set(m.slotActive, l, r['active'] === true ? 1 : 0);
+    set(m.slotLag, l, nullable(r['lag_bytes']));
+  }
+  // Empty on a replica (the part's WHERE NOT pg_is_in_recovery()).
+  for (const r of part(all, 'replicas')) {
+    const l = { application_name: str(r['application_name']), client_addr: str(r['client_addr']), slot_name: str(r['slot_name']), state: str(r['state']) };
+    set(m.replicaLagBytes, l, num(r['lag_bytes']));
+    set(m.replicaLagSeconds, l, num(r['replay_lag_seconds']));
+    set(m.replicaWalBytes, l, num(r['current_wal_lsn_bytes']));
+    set(m.replicaReplyTime, l, nullable(r['reply_time']));
+  }
+}
+
+/** The top-N tables' pg_stat_user_tables and pg_statio_user_tables rows, and the table count. */
+function stageTables(set: Put, m: Metrics, all: Row | undefined, srv: Row): void {
+  for (const r of part(all, 'tables')) {
+    const l = { datname: str(r['datname']), schemaname: str(r['schemaname']), relname: str(r['relname']) };
+    setColumns(set, m.userTables, l, r);
+    setColumns(set, m.userTableCounters, l, r);
+    setColumns(set, m.statio, l, r);
+  }
+  set(m.tables, { datname: str(srv['datname']) }, num(srv['table_count'] ?? 0));
+}
+
 export default defineCollector<PgTarget, Metrics>({
   name: 'postgres',
   enabledByDefault: true,
@@ -255,8 +346,7 @@ export default defineCollector<PgTarget, Metrics>({
       // postgres_exporter's `server` label: host:port of the connection as configured.
       const conn = client as unknown as { host: string; port: number };
       const server = `${conn.host}:${conn.port}`;
-      // undefined (a NULL or non-numeric value: util/values.ts num) leaves the series out.
-      const set = (metric: Family, labels: LabelValues, v: number | undefined): void => {
+      const set: Put = (metric, labels, v) => {
         if (v !== undefined) ctx.set(metric, { server, ...labels }, v);
       };
       // One round trip for everything but pg_stat_statements (see src/sql/postgres.ts).
@@ -268,76 +358,11 @@ export default defineCollector<PgTarget, Metrics>({
       const loadedAt = str(srv['conf_load_time']);
       const settings = cached !== undefined && cached.loadedAt === loadedAt ? cached.rows : part(all, 'settings');
       settingsCache.set(ctx.target, { loadedAt, rows: settings });
-      set(m.static, { version: str(srv['version']), short_version: shortVersion(num(srv['version_num']) ?? 0) }, 1);
-      set(m.startTime, {}, num(srv['start_time_seconds']));
-      for (const r of settings) {
-        const declared = m.settings.byName.get(str(r['name']));
-        const unit = settingUnit(str(r['unit']));
-        // A unit of another kind than the declared name says (another version): skip it.
-        if (declared === undefined || unit === undefined || unit.suffix !== declared.unit.suffix) continue;
-        const v = settingValue(str(r['vartype']), str(r['setting']), unit);
-        if (v !== undefined) set(declared.gauge, {}, v);
-      }
-      set(m.reserved, {}, num(srv['reserved_connections']));
-      const isReplica = srv['is_replica'] === true;
-      set(m.isReplica, {}, isReplica ? 1 : 0);
-      set(m.lag, {}, num(srv['lag_seconds'] ?? 0));
-      set(m.lagLegacy, {}, num(srv['lag_seconds'] ?? 0));
-
-      for (const r of part(all, 'activity')) {
-        const l = { datname: str(r['datname']), state: str(r['state']) };
-        set(m.activity, l, num(r['count']));
-        set(m.maxTx, l, num(r['max_tx_seconds']));
-      }
-      set(m.longThreshold, {}, opts.longQueryThresholdMs / 1000);
-      for (const r of part(all, 'long_and_blocked')) {
-        const l = { datname: str(r['datname']) };
-        set(m.longCount, l, num(r['long_count']));
-        set(m.longMax, l, num(r['long_max_seconds']));
-        set(m.blocked, l, num(r['blocked']));
-      }
-      for (const r of part(all, 'locks')) {
-        set(m.locks, { datname: str(r['datname']), mode: str(r['mode']) }, num(r['count']));
-      }
-      for (const r of part(all, 'stat_database')) {
-        const l = { datid: str(r['datid']), datname: str(r['datname']) };
-        setColumns(set, m.statDatabase.columns, l, r);
-        // Only databases with a pg_stat_database_conflicts row (not datid 0), as the anchor.
-        if (r['confl_lock'] !== null && r['confl_lock'] !== undefined) setColumns(set, m.statDatabase.conflicts, l, r);
-      }
-      for (const r of part(all, 'databases')) {
-        const l = { datname: str(r['datname']) };
-        set(m.dbSize, l, num(r['size_bytes']));
-        set(m.frozenAge, l, num(r['frozenxid_age']));
-        set(m.minmxAge, l, num(r['minmxid_age']));
-      }
-      const bgwriter = all?.['bgwriter'] as Row | null | undefined;
-      if (bgwriter) setColumns(set, m.bgwriter, {}, bgwriter);
-      const archiver = all?.['archiver'] as Row | null | undefined;
-      if (archiver) {
-        setColumns(set, m.archiver, {}, archiver);
-        set(m.archiveAge, {}, nullable(archiver['last_archive_age']));
-      }
-      for (const r of part(all, 'slots')) {
-        const l = { slot_name: str(r['slot_name']), database: str(r['database']) };
-        set(m.slotActive, l, r['active'] === true ? 1 : 0);
-        set(m.slotLag, l, nullable(r['lag_bytes']));
-      }
-      // Empty on a replica (the part's WHERE NOT pg_is_in_recovery()).
-      for (const r of part(all, 'replicas')) {
-        const l = { application_name: str(r['application_name']), client_addr: str(r['client_addr']), slot_name: str(r['slot_name']), state: str(r['state']) };
-        set(m.replicaLagBytes, l, num(r['lag_bytes']));
-        set(m.replicaLagSeconds, l, num(r['replay_lag_seconds']));
-        set(m.replicaWalBytes, l, num(r['current_wal_lsn_bytes']));
-        set(m.replicaReplyTime, l, nullable(r['reply_time']));
-      }
-      for (const r of part(all, 'tables')) {
-        const l = { datname: str(r['datname']), schemaname: str(r['schemaname']), relname: str(r['relname']) };
-        setColumns(set, m.userTables, l, r);
-        setColumns(set, m.userTableCounters, l, r);
-        setColumns(set, m.statio, l, r);
-      }
-      set(m.tables, { datname: str(srv['datname']) }, num(srv['table_count'] ?? 0));
+      stageServer(set, m, srv, settings);
+      stageActivity(set, m, all, opts.longQueryThresholdMs / 1000);
+      stageDatabases(set, m, all);
+      stageReplication(set, m, all);
+      stageTables(set, m, all, srv);
 
       // pg_stat_statements is optional: absent, or installed but not preloaded (its view
       // raises 55000), means enabled=0 and no statement series: "no data", not a failure.
