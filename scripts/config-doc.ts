@@ -3,6 +3,7 @@
 import { KindGuard, OptionalKind, type TSchema } from '@sinclair/typebox';
 import { ConfigSchema } from '../src/config.ts';
 import { isDuration } from '../src/config/schema.ts';
+import { generatorMain } from './doc-block.ts';
 
 const cell = (text: string): string => text.replace(/\|/g, '\\|');
 
@@ -51,16 +52,4 @@ export function configReference(): string {
   return out.join('\n');
 }
 
-if (import.meta.main) {
-  const { readFileSync, writeFileSync } = await import('node:fs');
-  const doc = new URL('../docs/configuration.md', import.meta.url);
-  if (process.argv.includes('--write')) {
-    const text = readFileSync(doc, 'utf8').replace(
-      /<!-- options:begin -->\n[\s\S]*?<!-- options:end -->/,
-      `<!-- options:begin -->\n${configReference()}\n<!-- options:end -->`,
-    );
-    writeFileSync(doc, text);
-  } else {
-    process.stdout.write(`${configReference()}\n`);
-  }
-}
+if (import.meta.main) generatorMain(new URL('../docs/configuration.md', import.meta.url), 'options', configReference);

@@ -6,6 +6,7 @@ import { MetricFactory } from '../src/metrics/registry.ts';
 import { declareRunnerMetrics } from '../src/collectors/runner.ts';
 import { declareServiceMetrics } from '../src/app.ts';
 import { declareRemediationMetrics } from '../src/remediation/metrics.ts';
+import { generatorMain } from './doc-block.ts';
 
 export function metricsReference(): string {
   const out: string[] = [];
@@ -38,16 +39,4 @@ export function metricsReference(): string {
   return out.join('\n').trimStart();
 }
 
-if (import.meta.main) {
-  const { readFileSync, writeFileSync } = await import('node:fs');
-  const doc = new URL('../docs/metrics.md', import.meta.url);
-  if (process.argv.includes('--write')) {
-    const text = readFileSync(doc, 'utf8').replace(
-      /<!-- metrics:begin -->\n[\s\S]*?<!-- metrics:end -->/,
-      `<!-- metrics:begin -->\n${metricsReference()}\n<!-- metrics:end -->`,
-    );
-    writeFileSync(doc, text);
-  } else {
-    process.stdout.write(`${metricsReference()}\n`);
-  }
-}
+if (import.meta.main) generatorMain(new URL('../docs/metrics.md', import.meta.url), 'metrics', metricsReference);

@@ -4,22 +4,21 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { actionsReference } from '../scripts/actions-doc.ts';
 import { configReference } from '../scripts/config-doc.ts';
+import { readBlock } from '../scripts/doc-block.ts';
 import { metricsReference } from '../scripts/metrics-doc.ts';
 
 const root = resolve(import.meta.dirname, '..');
 
 test('docs/metrics.md matches the collectors\' declarations', () => {
-  const doc = readFileSync(resolve(root, 'docs', 'metrics.md'), 'utf8');
-  const m = /<!-- metrics:begin -->\n([\s\S]*?)\n<!-- metrics:end -->/.exec(doc);
-  assert.ok(m, 'docs/metrics.md has the metrics markers');
-  assert.equal(m[1], metricsReference(), 'run: bash scripts/node.sh scripts/metrics-doc.ts --write');
+  const block = readBlock(resolve(root, 'docs', 'metrics.md'), 'metrics');
+  assert.ok(block !== undefined, 'docs/metrics.md has the metrics markers');
+  assert.equal(block, metricsReference(), 'run: bash scripts/node.sh scripts/metrics-doc.ts --write');
 });
 
 test('docs/configuration.md\'s option table matches the config schemas', () => {
-  const doc = readFileSync(resolve(root, 'docs', 'configuration.md'), 'utf8');
-  const m = /<!-- options:begin -->\n([\s\S]*?)\n<!-- options:end -->/.exec(doc);
-  assert.ok(m, 'docs/configuration.md has the options markers');
-  assert.equal(m[1], configReference(), 'run: bash scripts/node.sh scripts/config-doc.ts --write');
+  const block = readBlock(resolve(root, 'docs', 'configuration.md'), 'options');
+  assert.ok(block !== undefined, 'docs/configuration.md has the options markers');
+  assert.equal(block, configReference(), 'run: bash scripts/node.sh scripts/config-doc.ts --write');
 });
 
 test('docs/actions.md matches the actions\' declarations', () => {
