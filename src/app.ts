@@ -19,6 +19,7 @@ import {
 import { closeTargets, createTargets, type Targets } from './targets/index.ts';
 import type { Remediation } from './remediation/index.ts';
 import type { Gauge, Metric } from 'prom-client';
+import { version } from './version.ts';
 
 export interface AppDeps {
   config: Config;
@@ -40,7 +41,6 @@ export interface App {
   close(): Promise<void>;
 }
 
-const VERSION = '0.1.0';
 
 /** Families of the service itself, beyond the runner's. */
 export function declareServiceMetrics(f: MetricFactory): { build: Gauge<string> } {
@@ -71,7 +71,7 @@ export function buildApp(deps: AppDeps & { registry?: Registry }): App {
   const { config, log } = deps;
   checkCollectorNames(config, deps.collectors ?? allCollectors);
   const registry = deps.registry ?? createRegistry();
-  declareServiceMetrics(new MetricFactory(registry, false)).build.set({ version: VERSION, nodejs: process.versions.node }, 1);
+  declareServiceMetrics(new MetricFactory(registry, false)).build.set({ version: version(), nodejs: process.versions.node }, 1);
 
   const targets = deps.targets ?? createTargets(config, log);
   const runner = new CollectorRunner(deps.collectors ?? allCollectors, targets, config, registry, log);
