@@ -1,7 +1,6 @@
 import { readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Type, type Static } from '@sinclair/typebox';
-import pkg from '../../package.json' with { type: 'json' };
 import type { BackupKindName, BackupsConfig } from '../config.ts';
 import { redactConfig } from '../backups/config-copy.ts';
 import { PG_DUMP_CUSTOM, publishBackup, type Manifest, type NewManifest } from '../backups/manifest.ts';
@@ -12,6 +11,7 @@ import { indexFiles, snapshotVectorIndex, TAR } from '../backups/vector-index.ts
 import { defineAction, type ActionContext } from './action.ts';
 import { backupsConfig, BACKUPS_TARGET_KEY, bytes, createPrivateFile, errorText, fsyncFile, writePrivateFile } from './backup-support.ts';
 import { runArgv } from '../util/run-argv.ts';
+import { version } from '../version.ts';
 import { pgTarget, plural, TargetName } from './support.ts';
 
 // The runbook's nightly backup: a Postgres custom-format dump, a vector index snapshot and a
@@ -34,8 +34,6 @@ const Params = Type.Object(
   { additionalProperties: false },
 );
 type P = Static<typeof Params>;
-
-const VERSION = (pkg as { version: string }).version;
 
 /** One item to back up, as the params ask for it. */
 type Item =
@@ -156,7 +154,7 @@ async function produceConfiguration(ctx: ActionContext, mode: 'redacted' | 'verb
   return {
     tmp,
     // The format says what the bytes are, and whether they may hold the config's secrets.
-    meta: { kind: 'configuration', format: mode === 'redacted' ? 'yaml+redacted' : 'yaml+secrets', tool: { name: 'housekeeper', version: VERSION }, source: { type: 'file', path: ctx.config.file } },
+    meta: { kind: 'configuration', format: mode === 'redacted' ? 'yaml+redacted' : 'yaml+secrets', tool: { name: 'housekeeper', version: version() }, source: { type: 'file', path: ctx.config.file } },
     note,
   };
 }
