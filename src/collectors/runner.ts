@@ -85,11 +85,15 @@ export class CollectorRunner {
   private readonly config: Config;
   private readonly log: Logger;
   private readonly collectors: { collector: AnyCollector; targets: readonly { readonly name: string }[] }[] = [];
+  private readonly probeFamilyNames = new Map<string, string[]>();
+  private readonly filledFamilyNames: ReadonlySet<string>;
 
   constructor(collectors: readonly AnyCollector[], targets: Targets, config: Config, registry: Registry, log: Logger) {
     this.config = config;
     this.log = log;
-    const own = declareRunnerMetrics(new MetricFactory(registry, false));
+    const ownFactory = new MetricFactory(registry, false);
+    const own = declareRunnerMetrics(ownFactory);
+    const ownNames = ownFactory.declared.map((d) => d.name);
     this.success = own.success;
     this.duration = own.duration;
     for (const c of collectors) {
@@ -120,6 +124,12 @@ export class CollectorRunner {
         });
       }
     }
+    // What /probe and /metrics?collect=none render: fixed once the jobs are known.
+    for (const name of new Set(this.jobs.map((j) => j.target.name))) {
+      const jobs = this.jobs.filter((j) => j.target.name === name);
+      this.probeFamilyNames.set(name, [...new Set([...jobs.flatMap((j) => j.familyNames), ...ownNames])]);
+    }
+    this.filledFamilyNames = new Set([...this.jobs.flatMap((j) => j.familyNames), ...ownNames]);
   }
 
   /** Stops every collector's background work (checker processes, loops). */
@@ -139,22 +149,20 @@ export class CollectorRunner {
 
   /** The configured target names, each served by /probe. */
   targetNames(): string[] {
-    return [...new Set(this.jobs.map((j) => j.target.name))];
+    return [...this.probeFamilyNames.keys()];
   }
 
   /**
    * The families /probe renders for a target: those of the collectors that collect it, and
    * the runner's success/duration. Undefined for a name no collector has.
    */
-  probeFamilies(target: string): string[] | undefined {
-    const jobs = this.jobs.filter((j) => j.target.name === target);
-    if (jobs.length === 0) return undefined;
-    return [...new Set([...jobs.flatMap((j) => j.familyNames), 'housekeeper_collector_success', 'housekeeper_collector_duration_seconds'])];
+  probeFamilies(target: string): readonly string[] | undefined {
+    return this.probeFamilyNames.get(target);
   }
 
   /** Every family the runner fills (collectors' and its own), which /metrics?collect=none leaves out. */
-  targetFamilies(): Set<string> {
-    return new Set([...this.jobs.flatMap((j) => j.familyNames), 'housekeeper_collector_success', 'housekeeper_collector_duration_seconds']);
+  targetFamilies(): ReadonlySet<string> {
+    return this.filledFamilyNames;
   }
 
   /**
